@@ -1,0 +1,109 @@
+//! Reading a model from disk (a GGUF file or a Hugging Face directory) with a progress bar.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use kiln_engine::ModelFiles;
+use kiln_engine::format::safetensors::ShardIndex;
+
+/// The default model's file name, as `scripts/fetch_model.sh` stores it.
+pub const DEFAULT_MODEL: &str = "SmolLM2-135M-Instruct-Q4_1.gguf";
+
+/// Where models are kept: `$KILN_MODEL_DIR`, else `~/.cache/kiln/models`.
+pub fn model_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("KILN_MODEL_DIR") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache/kiln/models")
+}
+
+/// The model path the user gave, or the default model (with a hint when it is missing).
+pub fn resolve(model: Option<&Path>) -> Result<PathBuf> {
+    if let Some(m) = model {
+        return Ok(m.to_path_buf());
+    }
+    let p = model_dir().join(DEFAULT_MODEL);
+    if !p.exists() {
+        bail!("the default model is not at {} — run `kiln pull` (or scripts/fetch_model.sh) first", p.display());
+    }
+    Ok(p)
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{msg:>12} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    pb.set_style(style);
+    pb.set_message(what.to_string());
+    pb
+}
+
+fn read_with_progress(path: &Path, pb: &ProgressBar) -> Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut out = Vec::with_capacity(len as usize);
+    let mut buf = vec![0u8; 8 << 20];
+    loop {
+        let n = f.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        pb.inc(n as u64);
+    }
+    Ok(out)
+}
+
+/// Reads a GGUF file or an HF directory into memory.
+pub fn read_model(path: &Path, quiet: bool) -> Result<ModelFiles> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot open model {}", path.display()))?;
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    if meta.is_file() {
+        let pb = if quiet { ProgressBar::hidden() } else { bar(meta.len(), "reading") };
+        let bytes = read_with_progress(path, &pb)?;
+        pb.finish_and_clear();
+        return Ok(ModelFiles::Gguf { name, bytes });
+    }
+    let mut names: Vec<String> = ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let index = path.join("model.safetensors.index.json");
+    if index.exists() {
+        names.push("model.safetensors.index.json".into());
+        let idx = ShardIndex::parse("model.safetensors.index.json", &std::fs::read(&index)?)?;
+        names.extend(idx.shards());
+    } else {
+        names.push("model.safetensors".into());
+    }
+    let total: u64 = names.iter().filter_map(|n| std::fs::metadata(path.join(n)).ok()).map(|m| m.len()).sum();
+    let pb = if quiet { ProgressBar::hidden() } else { bar(total, "reading") };
+    let mut files = BTreeMap::new();
+    for n in names {
+        let p = path.join(&n);
+        if p.exists() {
+            files.insert(n, read_with_progress(&p, &pb)?);
+        }
+    }
+    pb.finish_and_clear();
+    Ok(ModelFiles::HfDir(files))
+}
+
+/// A layer-count progress bar for loading onto the device.
+pub fn load_bar(quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(1);
+    let style = ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} layers")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    pb.set_style(style);
+    pb.set_message("loading");
+    pb
+}

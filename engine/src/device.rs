@@ -1,0 +1,116 @@
+//! Backend choice: burn's Flex on the CPU, or wgpu (Vulkan/Metal/DX12 natively, WebGPU in the
+//! browser), always initialised asynchronously. The only file with `cfg(target_arch = "wasm32")`.
+
+use std::sync::Mutex;
+
+use burn::prelude::*;
+use burn::tensor::wgpu::wgpu::DeviceType;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// A GPU adapter if there is one (natively: not a software rasteriser), else the CPU.
+    #[default]
+    Auto,
+    /// burn's Flex CPU backend.
+    Cpu,
+    /// wgpu on whatever adapter the platform offers (lavapipe and SwiftShader count).
+    Gpu,
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "gpu" | "wgpu" => Ok(Self::Gpu),
+            other => Err(Error::Param { name: "device", value: other.to_string(), expected: "auto, cpu or gpu" }),
+        }
+    }
+}
+
+/// What was chosen, for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// "cpu" or "wgpu".
+    pub backend: String,
+    /// Adapter name (e.g. "llvmpipe (LLVM 15.0.6, 256 bits)") or "Flex".
+    pub name: String,
+    /// wgpu's adapter type ("Cpu", "DiscreteGpu", ...) or "Cpu".
+    pub adapter_type: String,
+    /// Why `auto` chose what it chose, if it had to fall back.
+    pub note: Option<String>,
+}
+
+/// wgpu can be initialised once per process: keep what the first call got.
+static WGPU: Mutex<Option<(Device, DeviceInfo)>> = Mutex::new(None);
+
+async fn wgpu_device() -> Result<(Device, DeviceInfo)> {
+    if let Ok(guard) = WGPU.lock()
+        && let Some(d) = guard.as_ref()
+    {
+        return Ok(d.clone());
+    }
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup_async()
+        .await
+        .map_err(|e| Error::Device(format!("no usable wgpu adapter: {e}")))?;
+    let a = setup.adapter.get_info();
+    let info = DeviceInfo {
+        backend: "wgpu".into(),
+        name: format!("{} ({:?})", a.name, a.backend),
+        adapter_type: format!("{:?}", a.device_type),
+        note: None,
+    };
+    if let Ok(mut guard) = WGPU.lock() {
+        *guard = Some((device.clone(), info.clone()));
+    }
+    Ok((device, info))
+}
+
+fn cpu_device(note: Option<String>) -> (Device, DeviceInfo) {
+    let info = DeviceInfo { backend: "cpu".into(), name: "Flex".into(), adapter_type: "Cpu".into(), note };
+    (Device::flex(), info)
+}
+
+/// Initialises the device the user chose.
+pub async fn init(choice: DeviceChoice) -> Result<(Device, DeviceInfo)> {
+    match choice {
+        DeviceChoice::Cpu => Ok(cpu_device(None)),
+        DeviceChoice::Gpu => wgpu_device().await,
+        DeviceChoice::Auto => match wgpu_device().await {
+            Ok((device, info)) if accept_for_auto(&info) => Ok((device, info)),
+            Ok((_, info)) => Ok(cpu_device(Some(format!(
+                "the only GPU adapter is the software rasteriser {}; using the CPU backend (force it with --device gpu)",
+                info.name
+            )))),
+            Err(e) => Ok(cpu_device(Some(format!("{e}; using the CPU backend")))),
+        },
+    }
+}
+
+/// Natively, a CPU-type adapter (lavapipe) is slower than Flex; in the browser WebGPU is still
+/// the better path even on SwiftShader, since the wasm CPU backend has no threads.
+fn accept_for_auto(info: &DeviceInfo) -> bool {
+    cfg!(target_arch = "wasm32") || info.adapter_type != format!("{:?}", DeviceType::Cpu)
+}
+
+/// Milliseconds from an arbitrary origin, for timings (std's clock traps in wasm).
+pub fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::Date::now()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::OnceLock;
+        use std::time::Instant;
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        ORIGIN.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+    }
+}

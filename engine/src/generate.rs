@@ -1,0 +1,267 @@
+//! The generation loop: prompt → prefill → (sample → decode text → stop checks → next token)*.
+//! One async path for native and wasm: the only await is the logits read-back.
+
+use std::ops::ControlFlow;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::chat::Message;
+use crate::device::now_ms;
+use crate::error::{Error, Result};
+use crate::model::kv_cache::KvCache;
+use crate::sampler::{Rng, Sampler, SamplingParams};
+use crate::stop::{StopMatcher, StopStep};
+use crate::tokenizer::StreamDecoder;
+use crate::Engine;
+
+/// The prompt, raw or as chat turns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prompt {
+    /// Completion of the text as given; no template.
+    Raw(String),
+    /// Chat turns rendered with the model's template, ending with the assistant's opening.
+    Chat(Vec<Message>),
+    /// Token ids as they are (benchmarks, tests).
+    Tokens(Vec<u32>),
+}
+
+/// One generation request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateRequest {
+    /// What to continue.
+    pub prompt: Prompt,
+    /// Sampling settings (including the seed).
+    #[serde(default)]
+    pub sampling: SamplingParams,
+    /// At most this many new tokens.
+    pub max_tokens: usize,
+    /// Stop strings (not included in the output).
+    #[serde(default)]
+    pub stop: Vec<String>,
+    /// Keep going past end-of-generation tokens (benchmarks).
+    #[serde(default)]
+    pub ignore_eos: bool,
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    /// The model produced an end-of-generation token.
+    Eos,
+    /// A stop string appeared.
+    Stop,
+    /// `max_tokens` were generated.
+    MaxTokens,
+    /// The context window is full.
+    ContextFull,
+    /// The caller cancelled.
+    Cancelled,
+}
+
+/// Timings of one request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Prompt tokens.
+    pub prompt_tokens: usize,
+    /// Prefill wall time.
+    pub prefill_ms: f64,
+    /// Generated tokens.
+    pub generated_tokens: usize,
+    /// Decode wall time (all tokens after the first).
+    pub decode_ms: f64,
+}
+
+impl Timings {
+    /// Prompt tokens per second.
+    pub fn prefill_tok_s(&self) -> f64 {
+        rate(self.prompt_tokens, self.prefill_ms)
+    }
+
+    /// Generated tokens per second after the first.
+    pub fn decode_tok_s(&self) -> f64 {
+        rate(self.generated_tokens.saturating_sub(1), self.decode_ms)
+    }
+}
+
+fn rate(n: usize, ms: f64) -> f64 {
+    if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 }
+}
+
+/// What the loop reports while it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A token was chosen; `prob` is its probability under the model (softmax of the raw logits).
+    Token {
+        /// Token id.
+        id: u32,
+        /// Model probability.
+        prob: f32,
+    },
+    /// New text (complete UTF-8, never part of a stop string).
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// Generation ended.
+    Done {
+        /// Why.
+        finish: Finish,
+        /// How fast.
+        timings: Timings,
+    },
+}
+
+/// The outcome of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// The generated text.
+    pub text: String,
+    /// The generated token ids (EOS excluded).
+    pub tokens: Vec<u32>,
+    /// The prompt's token ids.
+    pub prompt_tokens: Vec<u32>,
+    /// Why it ended.
+    pub finish: Finish,
+    /// How fast.
+    pub timings: Timings,
+}
+
+impl Engine {
+    /// The prompt's token ids (chat prompts are rendered with the model's template first).
+    pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>> {
+        let text = match prompt {
+            Prompt::Tokens(ids) => return Ok(ids.clone()),
+            Prompt::Raw(t) => t.clone(),
+            Prompt::Chat(messages) => {
+                let t = self.chat.as_ref().ok_or_else(|| Error::ChatTemplate("the model has no chat template; use a raw prompt".into()))?;
+                t.render(messages, true)?
+            }
+        };
+        self.tokenizer.encode(&text)
+    }
+
+    /// Runs `req`, reporting progress to `on_event`; returning `ControlFlow::Break` cancels.
+    pub async fn generate(
+        &self,
+        req: &GenerateRequest,
+        on_event: &mut dyn FnMut(Event) -> ControlFlow<()>,
+    ) -> Result<Generation> {
+        let mut sampler = Sampler::new(&req.sampling, Rng::new(req.sampling.seed))?;
+        let prompt = self.prompt_tokens(&req.prompt)?;
+        let n_ctx = self.model.max_positions();
+        if prompt.is_empty() {
+            return Err(Error::EmptyPrompt);
+        }
+        if prompt.len() >= n_ctx {
+            return Err(Error::PromptTooLong { len: prompt.len(), max: n_ctx });
+        }
+        if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= self.model.vocab_size()) {
+            return Err(Error::Tokenizer {
+                file: self.info.file.clone(),
+                reason: format!("token id {bad} is outside the model's vocabulary of {}", self.model.vocab_size()),
+            });
+        }
+        for &t in &prompt {
+            sampler.accept(t);
+        }
+
+        let mut timings = Timings { prompt_tokens: prompt.len(), ..Timings::default() };
+        let mut cache = KvCache::new(self.info.config.num_hidden_layers);
+        let t0 = now_ms();
+        let mut logits = self.last_logits(&[prompt.clone()], &mut cache).await?;
+        timings.prefill_ms = now_ms() - t0;
+
+        let mut decoder = StreamDecoder::default();
+        let mut stops = StopMatcher::new(&req.stop);
+        let mut text = String::new();
+        let mut tokens = Vec::new();
+        let t1 = now_ms();
+        let finish = loop {
+            if tokens.len() >= req.max_tokens {
+                break Finish::MaxTokens;
+            }
+            let id = sampler.sample(&logits);
+            sampler.accept(id);
+            if self.tokenizer.is_eog(id) && !req.ignore_eos {
+                break Finish::Eos;
+            }
+            tokens.push(id);
+            if on_event(Event::Token { id, prob: probability(&logits, id) }).is_break() {
+                break Finish::Cancelled;
+            }
+            if let Some(piece) = decoder.push(&self.tokenizer, id)? {
+                let (out, stop) = match stops.push(&piece) {
+                    StopStep::Emit(t) => (t, false),
+                    StopStep::Stop(t) => (t, true),
+                };
+                if !out.is_empty() {
+                    text.push_str(&out);
+                    if on_event(Event::Text { text: out }).is_break() {
+                        break Finish::Cancelled;
+                    }
+                }
+                if stop {
+                    break Finish::Stop;
+                }
+            }
+            if cache.len() >= n_ctx {
+                break Finish::ContextFull;
+            }
+            logits = self.last_logits(&[vec![id]], &mut cache).await?;
+        };
+        if finish != Finish::Stop && finish != Finish::Cancelled {
+            let mut rest = decoder.flush(&self.tokenizer)?;
+            rest = match stops.push(&rest) {
+                StopStep::Emit(t) | StopStep::Stop(t) => t,
+            };
+            rest.push_str(&stops.finish());
+            if !rest.is_empty() {
+                text.push_str(&rest);
+                let _ = on_event(Event::Text { text: rest });
+            }
+        }
+        timings.generated_tokens = tokens.len();
+        timings.decode_ms = if tokens.len() > 1 { now_ms() - t1 } else { 0.0 };
+        let _ = on_event(Event::Done { finish, timings: timings.clone() });
+        Ok(Generation { text, tokens, prompt_tokens: prompt, finish, timings })
+    }
+
+    /// Logits of the last position of each lane, read back asynchronously.
+    async fn last_logits(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Result<Vec<f32>> {
+        let h = self.model.forward(tokens, cache); // [b, s, hidden]
+        let [b, s, hidden] = h.dims();
+        let last = h.slice([0..b, s - 1..s, 0..hidden]); // [b, 1, hidden]
+        let logits = self.model.logits(last); // [b, 1, vocab]
+        read_f32(logits).await
+    }
+
+    /// Logits for every position of `tokens` (one lane, empty cache): for parity tests.
+    ///
+    /// # Shapes
+    /// - returns `s` rows of `vocab` logits
+    pub async fn all_logits(&self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+        if tokens.is_empty() || tokens.len() > self.model.max_positions() {
+            return Err(Error::PromptTooLong { len: tokens.len(), max: self.model.max_positions() });
+        }
+        let mut cache = KvCache::new(self.info.config.num_hidden_layers);
+        let h = self.model.forward(&[tokens.to_vec()], &mut cache);
+        let flat = read_f32(self.model.logits(h)).await?;
+        Ok(flat.chunks(self.model.vocab_size()).map(<[f32]>::to_vec).collect())
+    }
+}
+
+async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    let data = t.into_data_async().await.map_err(|e| Error::Readback(e.to_string()))?;
+    data.try_into_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
+}
+
+/// Softmax probability of `id` in `logits`.
+fn probability(logits: &[f32], id: u32) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    logits.get(id as usize).map_or(0.0, |&l| (f64::from(l - max).exp() / sum) as f32)
+}

@@ -1,0 +1,156 @@
+//! kiln-engine: the pipeline shared by the browser and the desktop.
+//!
+//! bytes → [`Engine::load`] (GGUF or HF safetensors, Llama family) → [`Engine::generate`]
+//! (tokenizer → transformer with KV cache → sampler chain → streaming detokenizer → stop strings)
+//! → [`Event`]s. The engine reads bytes, not paths, starts no threads, and reads from the device
+//! only asynchronously, so the same code runs natively and in wasm.
+
+mod chat;
+mod device;
+mod error;
+pub mod format;
+mod generate;
+pub mod model;
+pub mod sampler;
+mod stop;
+mod tokenizer;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use burn;
+pub use chat::{ChatTemplate, Message};
+pub use device::{DeviceChoice, DeviceInfo, init as init_device, now_ms};
+pub use error::{Error, Result};
+pub use generate::{Event, Finish, GenerateRequest, Generation, Prompt, Timings};
+pub use model::config::ModelConfig;
+pub use model::load::ModelFiles;
+pub use sampler::SamplingParams;
+pub use stop::{StopMatcher, StopStep};
+pub use tokenizer::{StreamDecoder, Tokenizer};
+
+use model::llama::Llama;
+use model::load::Checkpoint;
+
+/// Options for [`Engine::load`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Where to run.
+    pub device: DeviceChoice,
+    /// Context window; `None` = the model's trained context.
+    pub n_ctx: Option<usize>,
+}
+
+/// What a loaded model is, for `kiln info` and the UI.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// File (or directory) name.
+    pub file: String,
+    /// "GGUF" or "safetensors".
+    pub format: String,
+    /// Hyper-parameters.
+    #[serde(skip)]
+    pub config: ModelConfig,
+    /// Architecture name.
+    pub arch: String,
+    /// Weight count.
+    pub n_params: usize,
+    /// Tensor count per stored type.
+    pub tensor_types: BTreeMap<String, usize>,
+    /// Vocabulary size of the tokenizer.
+    pub vocab_size: usize,
+    /// BOS id and whether it is added.
+    pub bos: Option<u32>,
+    /// Whether BOS is put in front of prompts.
+    pub add_bos: bool,
+    /// End-of-generation ids.
+    pub eog: Vec<u32>,
+    /// The chat template, if any.
+    pub chat_template: Option<String>,
+    /// Usable context.
+    pub n_ctx: usize,
+}
+
+/// A loaded model on a device, ready to generate.
+pub struct Engine {
+    model: Llama,
+    tokenizer: Tokenizer,
+    chat: Option<ChatTemplate>,
+    info: ModelInfo,
+    device: DeviceInfo,
+    /// Wall time of [`Engine::load`].
+    pub load_ms: f64,
+}
+
+impl Engine {
+    /// Reads only the headers of `files`: configuration, tokenizer and template, no weights.
+    pub fn inspect(files: &ModelFiles) -> Result<ModelInfo> {
+        let ck = Checkpoint::open(files)?;
+        Ok(Self::describe(files, &ck, ck.config.max_position_embeddings))
+    }
+
+    fn describe(files: &ModelFiles, ck: &Checkpoint<'_>, n_ctx: usize) -> ModelInfo {
+        let file = match files {
+            ModelFiles::Gguf { name, .. } => name.clone(),
+            ModelFiles::HfDir(_) => "model directory".into(),
+        };
+        ModelInfo {
+            file,
+            format: ck.format.clone(),
+            config: ck.config.clone(),
+            arch: ck.config.model_type.clone(),
+            n_params: ck.config.n_params(),
+            tensor_types: ck.tensor_types.clone(),
+            vocab_size: ck.tokenizer.vocab_size(),
+            bos: ck.tokenizer.bos,
+            add_bos: ck.tokenizer.add_bos,
+            eog: ck.tokenizer.eog.clone(),
+            chat_template: ck.chat.as_ref().map(|c| c.source().to_string()),
+            n_ctx,
+        }
+    }
+
+    /// Loads a model onto the chosen device; `on_progress(done, total)` counts layers.
+    pub async fn load(files: &ModelFiles, opts: &LoadOptions, on_progress: &mut dyn FnMut(usize, usize)) -> Result<Self> {
+        let t0 = now_ms();
+        let (device, device_info) = device::init(opts.device).await?;
+        let mut ck = Checkpoint::open(files)?;
+        let max = ck.config.max_position_embeddings;
+        let n_ctx = match opts.n_ctx {
+            None => max,
+            Some(n) if (2..=max).contains(&n) => n,
+            Some(n) => {
+                return Err(Error::Param { name: "n_ctx", value: n.to_string(), expected: "between 2 and the model's context length" });
+            }
+        };
+        let info = Self::describe(files, &ck, n_ctx);
+        let model = Llama::load(ck.reader.as_mut(), &ck.config, &ck.inv_freq, n_ctx, &device, on_progress)?;
+        Ok(Self { model, tokenizer: ck.tokenizer, chat: ck.chat, info, device: device_info, load_ms: now_ms() - t0 })
+    }
+
+    /// Builds only the tokenizer of `files` (no weights are read).
+    pub fn load_tokenizer(files: &ModelFiles) -> Result<Tokenizer> {
+        Ok(Checkpoint::open(files)?.tokenizer)
+    }
+
+    /// What the model is.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Where it runs.
+    pub fn device(&self) -> &DeviceInfo {
+        &self.device
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The chat template, if the model has one.
+    pub fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.chat.as_ref()
+    }
+}

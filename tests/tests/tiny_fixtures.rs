@@ -1,0 +1,168 @@
+//! Tiny random checkpoints (scripts/make_fixtures.py) against an independent float64 numpy
+//! forward written from Hugging Face's modeling_llama.py / modeling_qwen2.py equations.
+//!
+//! Tolerance: max |ours − reference| ≤ 1e-4 × the reference's logit scale (max |logit|), for
+//! f32-exact files and for quantized files against the reference computed from the same
+//! dequantized weights. Argmax must agree at every position. Greedy continuations must agree.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use futures_lite::future::block_on;
+use kiln_engine::{DeviceChoice, Engine, GenerateRequest, Prompt, SamplingParams};
+use kiln_tests::{argmax, fixtures, load, max_abs_diff, read_model};
+use serde::Deserialize;
+
+const REL_TOL: f32 = 1e-4;
+
+#[derive(Deserialize)]
+struct Reference {
+    token_ids: Vec<u32>,
+    files: Vec<String>,
+    logits_f32: Vec<Vec<f32>>,
+    argmax_f32: Vec<usize>,
+    greedy_continuation: Vec<u32>,
+    logits_by_gguf_type: std::collections::BTreeMap<String, Vec<Vec<f32>>>,
+    argmax_by_gguf_type: std::collections::BTreeMap<String, Vec<usize>>,
+    tokenizer: TokenizerRef,
+}
+
+#[derive(Deserialize)]
+struct TokenizerRef {
+    cases: Vec<TokCase>,
+    chat: ChatRef,
+}
+
+#[derive(Deserialize)]
+struct TokCase {
+    text: String,
+    ids: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct ChatRef {
+    messages: Vec<kiln_engine::Message>,
+    rendered: String,
+}
+
+fn reference(model: &str) -> Reference {
+    let p = fixtures().join("tiny").join(model).join("reference.json");
+    serde_json::from_slice(&std::fs::read(&p).expect("reference.json")).expect("valid reference.json")
+}
+
+/// The model variants a reference covers: HF directories and GGUF files.
+fn variants(r: &Reference) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .files
+        .iter()
+        .filter_map(|f| if f.ends_with(".gguf") { Some(f.clone()) } else { f.split_once('/').map(|(d, _)| d.to_string()) })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Which reference logits a variant must match: quantized GGUF files have their own.
+fn expected<'a>(r: &'a Reference, variant: &str) -> (&'a [Vec<f32>], &'a [usize]) {
+    for (ty, logits) in &r.logits_by_gguf_type {
+        if variant.ends_with(&format!("-{ty}.gguf")) {
+            return (logits, &r.argmax_by_gguf_type[ty]);
+        }
+    }
+    (&r.logits_f32, &r.argmax_f32)
+}
+
+fn check_logits(engine: &Engine, r: &Reference, variant: &str) {
+    let ours = block_on(engine.all_logits(&r.token_ids)).expect("forward");
+    let (want, want_argmax) = expected(r, variant);
+    assert_eq!(ours.len(), want.len(), "{variant}: positions");
+    for (pos, (o, w)) in ours.iter().zip(want).enumerate() {
+        let scale = w.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let diff = max_abs_diff(o, w);
+        assert!(diff <= REL_TOL * scale, "{variant} pos {pos}: max abs diff {diff} > {REL_TOL} × scale {scale}");
+        assert_eq!(argmax(o), want_argmax[pos], "{variant} pos {pos}: argmax");
+    }
+}
+
+fn check_greedy(engine: &Engine, r: &Reference, variant: &str) {
+    let req = GenerateRequest {
+        prompt: Prompt::Tokens(r.token_ids.clone()),
+        sampling: SamplingParams::greedy(),
+        max_tokens: r.greedy_continuation.len(),
+        stop: vec![],
+        ignore_eos: true,
+    };
+    let g = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).expect("generate");
+    assert_eq!(g.tokens, r.greedy_continuation, "{variant}: greedy continuation (KV cache path)");
+}
+
+fn run_model(model: &str, device: DeviceChoice) {
+    let r = reference(model);
+    let dir = fixtures().join("tiny").join(model);
+    for variant in variants(&r) {
+        let engine = load(&read_model(&dir.join(&variant)), device).unwrap_or_else(|e| panic!("{model}/{variant}: {e}"));
+        check_logits(&engine, &r, &variant);
+        if !variant.contains("-Q") {
+            check_greedy(&engine, &r, &variant);
+        }
+        eprintln!("{model}/{variant} on {}: ok", engine.device().name);
+    }
+}
+
+#[test]
+fn llama_gqa_matches_reference_in_every_format() {
+    run_model("llama_gqa", DeviceChoice::Cpu);
+}
+
+#[test]
+fn qwen2_bias_matches_reference_in_every_format() {
+    run_model("qwen2_bias", DeviceChoice::Cpu);
+}
+
+#[test]
+fn llama3_rope_scaling_matches_reference() {
+    run_model("llama3_rope", DeviceChoice::Cpu);
+}
+
+#[test]
+fn tokenizer_from_gguf_and_from_tokenizer_json_match_the_reference_ids() {
+    for model in ["llama_gqa", "qwen2_bias"] {
+        let r = reference(model);
+        let dir = fixtures().join("tiny").join(model);
+        for source in ["hf", "gguf/model-Q8_0.gguf"] {
+            let path = dir.join(source);
+            if !Path::new(&path).exists() {
+                continue;
+            }
+            let tok = Engine::load_tokenizer(&read_model(&path)).expect("tokenizer");
+            for case in &r.tokenizer.cases {
+                assert_eq!(tok.encode_plain(&case.text).expect("encode"), case.ids, "{model}/{source}: {:?}", case.text);
+                assert_eq!(tok.decode(&case.ids).expect("decode").replace("<|im_start|>", "").replace("<|im_end|>", ""),
+                    case.text.replace("<|im_start|>", "").replace("<|im_end|>", ""), "{model}/{source}: round trip");
+            }
+        }
+    }
+}
+
+#[test]
+fn chat_template_renders_like_jinja2() {
+    let r = reference("llama_gqa");
+    for source in ["hf", "gguf/model-F32.gguf"] {
+        let files = read_model(&fixtures().join("tiny/llama_gqa").join(source));
+        let info = Engine::inspect(&files).expect("inspect");
+        let src = info.chat_template.expect("template");
+        let t = kiln_engine::ChatTemplate::new(&src, "<|im_start|>", "<|im_end|>").expect("compiles");
+        assert_eq!(t.render(&r.tokenizer.chat.messages, true).expect("renders"), r.tokenizer.chat.rendered, "{source}");
+    }
+}
+
+/// CPU vs wgpu (lavapipe natively): the same references hold on the GPU backend.
+#[test]
+fn wgpu_matches_reference_too() {
+    if kiln_tests::gpu_unavailable() {
+        return;
+    }
+    for model in ["llama_gqa", "qwen2_bias"] {
+        run_model(model, DeviceChoice::Gpu);
+    }
+}
