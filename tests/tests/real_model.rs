@@ -1,0 +1,191 @@
+//! The real default model (SmolLM2-135M-Instruct Q4_1) against llama.cpp: prompt tokenization,
+//! the first 32 greedy tokens, and the tokenization of a varied sample. The reference ids were
+//! produced by scripts/llama_reference.sh (llama.cpp built from source) and are committed under
+//! tests/fixtures/llama_cpp/. Also CPU vs wgpu (lavapipe) on the same model.
+
+use std::ops::ControlFlow;
+
+use futures_lite::future::block_on;
+use kiln_engine::{DeviceChoice, Engine, GenerateRequest, Message, Prompt, SamplingParams};
+use kiln_tests::{argmax, default_model, fixtures, load, max_abs_diff, read_model};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct PromptCase {
+    id: String,
+    mode: String,
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct Greedy {
+    id: String,
+    rendered: String,
+    prompt_tokens: Vec<u32>,
+    greedy: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct TokenizeRef {
+    ids: Vec<u32>,
+}
+
+fn lines<T: for<'de> Deserialize<'de>>(name: &str) -> Vec<T> {
+    let text = std::fs::read_to_string(fixtures().join("llama_cpp").join(name)).expect("reference file");
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("valid JSON line")).collect()
+}
+
+fn cases() -> Vec<(PromptCase, Greedy)> {
+    let prompts: Vec<PromptCase> = lines("prompts.jsonl");
+    let greedy: Vec<Greedy> = lines("greedy.jsonl");
+    assert!(prompts.len() >= 6, "at least 6 reference prompts");
+    prompts
+        .into_iter()
+        .map(|p| {
+            let g = greedy.iter().find(|g| g.id == p.id).unwrap_or_else(|| panic!("no reference for {}", p.id));
+            (p, Greedy { id: g.id.clone(), rendered: g.rendered.clone(), prompt_tokens: g.prompt_tokens.clone(), greedy: g.greedy.clone() })
+        })
+        .collect()
+}
+
+fn prompt_of(p: &PromptCase) -> Prompt {
+    match p.mode.as_str() {
+        "chat" => Prompt::Chat(vec![Message::user(p.text.clone())]),
+        _ => Prompt::Raw(p.text.clone()),
+    }
+}
+
+fn greedy_tokens(engine: &Engine, p: &PromptCase, n: usize) -> Vec<u32> {
+    let req = GenerateRequest { prompt: prompt_of(p), sampling: SamplingParams::greedy(), max_tokens: n, stop: vec![], ignore_eos: false };
+    block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).expect("generate").tokens
+}
+
+#[test]
+fn prompts_render_and_tokenize_like_llama_cpp() {
+    let Some(path) = default_model() else { return };
+    let files = read_model(&path);
+    let info = Engine::inspect(&files).expect("inspect");
+    let tok = Engine::load_tokenizer(&files).expect("tokenizer");
+    let template = info.chat_template.expect("the default model has a chat template");
+    let chat = kiln_engine::ChatTemplate::new(&template, "", "").expect("template compiles");
+    for (p, g) in cases() {
+        if p.mode == "chat" {
+            assert_eq!(chat.render(&[Message::user(p.text.clone())], true).expect("render"), g.rendered, "{}: rendered prompt", p.id);
+        } else {
+            assert_eq!(p.text, g.rendered, "{}: raw prompt", p.id);
+        }
+        assert_eq!(tok.encode(&g.rendered).expect("encode"), g.prompt_tokens, "{}: prompt tokens", p.id);
+    }
+}
+
+#[test]
+fn sample_text_tokenizes_like_llama_cpp() {
+    let Some(path) = default_model() else { return };
+    let tok = Engine::load_tokenizer(&read_model(&path)).expect("tokenizer");
+    let text = std::fs::read_to_string(fixtures().join("llama_cpp/tokenize_sample.txt")).expect("sample");
+    let want: TokenizeRef =
+        serde_json::from_slice(&std::fs::read(fixtures().join("llama_cpp/tokenize_sample.json")).expect("ids")).expect("json");
+    let ours = tok.encode_plain(&text).expect("encode");
+    let first_diff = ours.iter().zip(&want.ids).position(|(a, b)| a != b);
+    assert_eq!(ours, want.ids, "first difference at {first_diff:?}");
+}
+
+#[test]
+fn greedy_tokens_match_llama_cpp_on_cpu() {
+    let Some(path) = default_model() else { return };
+    let engine = load(&read_model(&path), DeviceChoice::Cpu).expect("load");
+    for (p, g) in cases() {
+        let ours = greedy_tokens(&engine, &p, g.greedy.len().max(32));
+        let want: Vec<u32> = g.greedy.iter().copied().filter(|&t| !engine.tokenizer().is_eog(t)).collect();
+        assert_eq!(&ours[..want.len().min(ours.len())], &want[..], "{}: greedy tokens", p.id);
+        assert!(ours.len() >= want.len(), "{}: stopped early", p.id);
+        eprintln!("{}: {} greedy tokens identical to llama.cpp", p.id, want.len());
+    }
+}
+
+/// wgpu on lavapipe vs the CPU backend: last-position logits within 1e-3 × logit scale after
+/// the prompt, and identical greedy tokens for two prompts (lavapipe is slow; two suffice to
+/// exercise prefill, decode and the cache).
+#[test]
+fn wgpu_agrees_with_cpu_on_the_real_model() {
+    let Some(path) = default_model() else { return };
+    if kiln_tests::gpu_unavailable() {
+        return;
+    }
+    let files = read_model(&path);
+    let cpu = load(&files, DeviceChoice::Cpu).expect("cpu");
+    let gpu = load(&files, DeviceChoice::Gpu).expect("wgpu");
+    let cases = cases();
+    for (p, g) in cases.iter().take(2) {
+        let a = block_on(cpu.all_logits(&g.prompt_tokens)).expect("cpu logits");
+        let b = block_on(gpu.all_logits(&g.prompt_tokens)).expect("gpu logits");
+        let (a, b) = (a.last().expect("rows"), b.last().expect("rows"));
+        let scale = a.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let diff = max_abs_diff(a, b);
+        eprintln!("{}: wgpu vs cpu max abs diff {diff:.2e} (scale {scale:.1})", p.id);
+        assert!(diff <= 1e-3 * scale, "{}: {diff} > 1e-3 × {scale}", p.id);
+        assert_eq!(argmax(a), argmax(b));
+        assert_eq!(greedy_tokens(&gpu, p, 16), greedy_tokens(&cpu, p, 16), "{}: greedy on wgpu vs cpu", p.id);
+    }
+}
+
+/// Same seed ⇒ same text; another seed ⇒ different text (T = 1 on the real model).
+#[test]
+fn sampling_is_deterministic_per_seed() {
+    let Some(path) = default_model() else { return };
+    let engine = load(&read_model(&path), DeviceChoice::Cpu).expect("load");
+    let run = |seed| {
+        let sampling = SamplingParams { temperature: 1.0, seed, ..SamplingParams::default() };
+        let req = GenerateRequest {
+            prompt: Prompt::Chat(vec![Message::user("Write a haiku about compilers.")]),
+            sampling,
+            max_tokens: 24,
+            stop: vec![],
+            ignore_eos: false,
+        };
+        block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).expect("generate").text
+    };
+    let a = run(7);
+    assert_eq!(a, run(7), "same seed");
+    assert_ne!(a, run(8), "different seed");
+}
+
+/// Stop strings cut the text before the stop string, even when it spans tokens; cancellation
+/// ends the run with its own finish reason.
+#[test]
+fn stop_strings_and_cancellation() {
+    let Some(path) = default_model() else { return };
+    let engine = load(&read_model(&path), DeviceChoice::Cpu).expect("load");
+    let prompt = Prompt::Raw("def fibonacci(n):".into());
+    let full = {
+        let req = GenerateRequest { prompt: prompt.clone(), sampling: SamplingParams::greedy(), max_tokens: 40, stop: vec![], ignore_eos: false };
+        block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).expect("generate").text
+    };
+    // A stop string made of the middle of the output, likely spanning a token boundary.
+    let stop: String = full.chars().skip(6).take(5).collect();
+    let cut = full.find(&stop).expect("stop occurs");
+    let req = GenerateRequest { prompt: prompt.clone(), sampling: SamplingParams::greedy(), max_tokens: 40, stop: vec![stop.clone()], ignore_eos: false };
+    let mut streamed = String::new();
+    let g = block_on(engine.generate(&req, &mut |ev| {
+        if let kiln_engine::Event::Text { text } = ev {
+            streamed.push_str(&text);
+        }
+        ControlFlow::Continue(())
+    }))
+    .expect("generate");
+    assert_eq!(g.finish, kiln_engine::Finish::Stop);
+    assert_eq!(g.text, full[..cut], "stop {stop:?}");
+    assert_eq!(streamed, g.text, "nothing past the stop string was streamed");
+
+    let mut n = 0;
+    let req = GenerateRequest { prompt, sampling: SamplingParams::greedy(), max_tokens: 40, stop: vec![], ignore_eos: false };
+    let g = block_on(engine.generate(&req, &mut |ev| {
+        if matches!(ev, kiln_engine::Event::Token { .. }) {
+            n += 1;
+        }
+        if n == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    }))
+    .expect("generate");
+    assert_eq!(g.finish, kiln_engine::Finish::Cancelled);
+    assert_eq!(g.tokens.len(), 3);
+}
