@@ -69,7 +69,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     // A prompt of exactly `prompt_tokens` ids: code text, repeated as needed.
     let sample = "fn fibonacci(n: u64) -> u64 {\n    if n < 2 { return n; }\n    fibonacci(n - 1) + fibonacci(n - 2)\n}\n";
     let ids = engine.tokenizer().encode_plain(sample)?;
-    let prompt: Vec<u32> = ids.iter().copied().cycle().take(a.prompt_tokens.max(1)).collect();
+    let prompt: Vec<u32> = ids
+        .iter()
+        .copied()
+        .cycle()
+        .take(a.prompt_tokens.max(1))
+        .collect();
     let req = GenerateRequest {
         prompt: Prompt::Tokens(prompt),
         sampling: SamplingParams::greedy(),
@@ -101,7 +106,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("| model | device | load ms | pp{} tok/s | tg{} tok/s | peak RSS MB |", a.prompt_tokens, a.gen_tokens);
+        println!(
+            "| model | device | load ms | pp{} tok/s | tg{} tok/s | peak RSS MB |",
+            a.prompt_tokens, a.gen_tokens
+        );
         println!("|---|---|---:|---:|---:|---:|");
         println!(
             "| {} | {} [{}] | {:.0} | {:.1} | {:.1} | {} |",
@@ -111,7 +119,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
             report.load_ms,
             report.prefill_tok_s,
             report.decode_tok_s,
-            report.peak_rss_mb.map_or("n/a".into(), |m| format!("{m:.0}"))
+            report
+                .peak_rss_mb
+                .map_or("n/a".into(), |m| format!("{m:.0}"))
         );
     }
     Ok(())

@@ -28,28 +28,36 @@ pub fn resolve(model: Option<&Path>) -> Result<PathBuf> {
     }
     let p = model_dir().join(DEFAULT_MODEL);
     if !p.exists() {
-        bail!("the default model is not at {} — run `kiln pull` (or scripts/fetch_model.sh) first", p.display());
+        bail!(
+            "the default model is not at {} — run `kiln pull` (or scripts/fetch_model.sh) first",
+            p.display()
+        );
     }
     Ok(p)
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("{msg:>12} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template(
+        "{msg:>12} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
     pb.set_style(style);
     pb.set_message(what.to_string());
     pb
 }
 
 fn read_with_progress(path: &Path, pb: &ProgressBar) -> Result<Vec<u8>> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let mut out = Vec::with_capacity(len as usize);
     let mut buf = vec![0u8; 8 << 20];
     loop {
-        let n = f.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -61,18 +69,31 @@ fn read_with_progress(path: &Path, pb: &ProgressBar) -> Result<Vec<u8>> {
 
 /// Reads a GGUF file or an HF directory into memory.
 pub fn read_model(path: &Path, quiet: bool) -> Result<ModelFiles> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot open model {}", path.display()))?;
-    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot open model {}", path.display()))?;
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     if meta.is_file() {
-        let pb = if quiet { ProgressBar::hidden() } else { bar(meta.len(), "reading") };
+        let pb = if quiet {
+            ProgressBar::hidden()
+        } else {
+            bar(meta.len(), "reading")
+        };
         let bytes = read_with_progress(path, &pb)?;
         pb.finish_and_clear();
         return Ok(ModelFiles::Gguf { name, bytes });
     }
-    let mut names: Vec<String> = ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut names: Vec<String> = [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let index = path.join("model.safetensors.index.json");
     if index.exists() {
         names.push("model.safetensors.index.json".into());
@@ -81,8 +102,16 @@ pub fn read_model(path: &Path, quiet: bool) -> Result<ModelFiles> {
     } else {
         names.push("model.safetensors".into());
     }
-    let total: u64 = names.iter().filter_map(|n| std::fs::metadata(path.join(n)).ok()).map(|m| m.len()).sum();
-    let pb = if quiet { ProgressBar::hidden() } else { bar(total, "reading") };
+    let total: u64 = names
+        .iter()
+        .filter_map(|n| std::fs::metadata(path.join(n)).ok())
+        .map(|m| m.len())
+        .sum();
+    let pb = if quiet {
+        ProgressBar::hidden()
+    } else {
+        bar(total, "reading")
+    };
     let mut files = BTreeMap::new();
     for n in names {
         let p = path.join(&n);

@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use futures_lite::future::block_on;
-use kiln_engine::{DeviceChoice, Engine, Event, GenerateRequest, LoadOptions, Message, ModelFiles, Prompt, SamplingParams};
+use kiln_engine::{
+    DeviceChoice, Engine, Event, GenerateRequest, LoadOptions, Message, ModelFiles, Prompt,
+    SamplingParams,
+};
 
 /// Local code generation: real models, on the CPU or any GPU.
 #[derive(Parser)]
@@ -142,7 +145,10 @@ pub fn load(args: &ModelArgs) -> Result<(Engine, u64)> {
         ModelFiles::HfDir(m) => m.values().map(|b| b.len() as u64).sum(),
     };
     let pb = files::load_bar(args.quiet);
-    let opts = LoadOptions { device, n_ctx: args.ctx_size };
+    let opts = LoadOptions {
+        device,
+        n_ctx: args.ctx_size,
+    };
     let engine = block_on(Engine::load(&model_files, &opts, &mut |done, total| {
         pb.set_length(total as u64);
         pb.set_position(done as u64);
@@ -167,7 +173,9 @@ pub fn load(args: &ModelArgs) -> Result<(Engine, u64)> {
 
 fn read_stdin() -> Result<String> {
     let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s).context("cannot read the prompt from stdin")?;
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("cannot read the prompt from stdin")?;
     Ok(s)
 }
 
@@ -176,15 +184,27 @@ fn generate(args: GenerateArgs) -> Result<()> {
         Some(p) => p,
         None => read_stdin()?,
     };
-    let prompt = if args.chat { Prompt::Chat(vec![Message::user(text)]) } else { Prompt::Raw(text) };
-    let req = GenerateRequest { prompt, sampling: args.sampling.params(), max_tokens: args.max_tokens, stop: args.stop };
+    let prompt = if args.chat {
+        Prompt::Chat(vec![Message::user(text)])
+    } else {
+        Prompt::Raw(text)
+    };
+    let req = GenerateRequest {
+        prompt,
+        sampling: args.sampling.params(),
+        max_tokens: args.max_tokens,
+        stop: args.stop,
+        ignore_eos: false,
+    };
     req.sampling.validate()?;
     let (engine, _) = load(&args.model)?;
     let mut out = std::io::stdout().lock();
     let json = args.json;
     let result = block_on(engine.generate(&req, &mut |ev| {
         let written = if json {
-            serde_json::to_string(&ev).map_err(std::io::Error::other).and_then(|line| writeln!(out, "{line}"))
+            serde_json::to_string(&ev)
+                .map_err(std::io::Error::other)
+                .and_then(|line| writeln!(out, "{line}"))
         } else {
             match &ev {
                 Event::Text { text } => write!(out, "{text}").and_then(|()| out.flush()),
@@ -192,7 +212,11 @@ fn generate(args: GenerateArgs) -> Result<()> {
             }
         };
         // A closed pipe (e.g. `| head`) cancels generation.
-        if written.is_err() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        if written.is_err() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }))?;
     if !json {
         let _ = writeln!(out);
@@ -219,13 +243,42 @@ fn info(model: Option<PathBuf>) -> Result<()> {
     println!("architecture    {}", i.arch);
     println!("parameters      {:.1} M", i.n_params as f64 / 1e6);
     println!("layers          {}", c.num_hidden_layers);
-    println!("hidden          {} (ffn {})", c.hidden_size, c.intermediate_size);
-    println!("heads           {} query, {} key/value, head dim {}", c.num_attention_heads, c.n_kv_heads(), c.head_dim());
+    println!(
+        "hidden          {} (ffn {})",
+        c.hidden_size, c.intermediate_size
+    );
+    println!(
+        "heads           {} query, {} key/value, head dim {}",
+        c.num_attention_heads,
+        c.n_kv_heads(),
+        c.head_dim()
+    );
     println!("context         {}", c.max_position_embeddings);
-    println!("rope            theta {} scaling {:?}", c.rope_theta, c.rope_scaling.as_ref().map(|s| &s.rope_type));
-    println!("output head     {}", if c.tie_word_embeddings { "tied to the embedding" } else { "separate" });
-    println!("tensor types    {}", i.tensor_types.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(", "));
-    println!("vocabulary      {} (bos {:?}, add bos {}, end-of-generation {:?})", i.vocab_size, i.bos, i.add_bos, i.eog);
+    println!(
+        "rope            theta {} scaling {:?}",
+        c.rope_theta,
+        c.rope_scaling.as_ref().map(|s| &s.rope_type)
+    );
+    println!(
+        "output head     {}",
+        if c.tie_word_embeddings {
+            "tied to the embedding"
+        } else {
+            "separate"
+        }
+    );
+    println!(
+        "tensor types    {}",
+        i.tensor_types
+            .iter()
+            .map(|(k, v)| format!("{k}×{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "vocabulary      {} (bos {:?}, add bos {}, end-of-generation {:?})",
+        i.vocab_size, i.bos, i.add_bos, i.eog
+    );
     match &i.chat_template {
         Some(t) => println!("chat template\n{t}"),
         None => println!("chat template   none (raw completion only)"),
@@ -235,7 +288,9 @@ fn info(model: Option<PathBuf>) -> Result<()> {
 
 fn tokenize(model: Option<PathBuf>, file: Option<PathBuf>) -> Result<()> {
     let text = match file {
-        Some(f) => std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?,
+        Some(f) => {
+            std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?
+        }
         None => read_stdin()?,
     };
     let path = files::resolve(model.as_deref())?;

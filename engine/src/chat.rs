@@ -20,7 +20,10 @@ pub struct Message {
 impl Message {
     /// A user turn.
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: "user".into(), content: content.into() }
+        Self {
+            role: "user".into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -35,7 +38,11 @@ pub struct ChatTemplate {
 impl ChatTemplate {
     /// Compiles `source` once to report syntax errors at load.
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
-        let t = Self { source: source.to_string(), bos_token: bos_token.to_string(), eos_token: eos_token.to_string() };
+        let t = Self {
+            source: source.to_string(),
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
+        };
         t.env()?;
         Ok(t)
     }
@@ -50,17 +57,23 @@ impl ChatTemplate {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, JinjaError> {
-            Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
-        });
-        env.add_template("chat", &self.source).map_err(|e| Error::ChatTemplate(e.to_string()))?;
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, JinjaError> {
+                Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
+        env.add_template("chat", &self.source)
+            .map_err(|e| Error::ChatTemplate(e.to_string()))?;
         Ok(env)
     }
 
     /// Renders `messages`, ending with the assistant's opening when `add_generation_prompt`.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
         let env = self.env()?;
-        let t = env.get_template("chat").map_err(|e| Error::ChatTemplate(e.to_string()))?;
+        let t = env
+            .get_template("chat")
+            .map_err(|e| Error::ChatTemplate(e.to_string()))?;
         t.render(context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
@@ -89,7 +102,10 @@ mod tests {
         let src = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('first must be user') }}{% endif %}{{ messages[0]['content'].strip() }}";
         let t = ChatTemplate::new(src, "", "").unwrap();
         assert_eq!(t.render(&[Message::user("  x  ")], false).unwrap(), "x");
-        let sys = Message { role: "system".into(), content: "s".into() };
+        let sys = Message {
+            role: "system".into(),
+            content: "s".into(),
+        };
         let err = t.render(&[sys], false).unwrap_err().to_string();
         assert!(err.contains("first must be user"), "{err}");
     }

@@ -29,7 +29,11 @@ impl std::str::FromStr for DeviceChoice {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
             "gpu" | "wgpu" => Ok(Self::Gpu),
-            other => Err(Error::Param { name: "device", value: other.to_string(), expected: "auto, cpu or gpu" }),
+            other => Err(Error::Param {
+                name: "device",
+                value: other.to_string(),
+                expected: "auto, cpu or gpu",
+            }),
         }
     }
 }
@@ -74,7 +78,12 @@ async fn wgpu_device() -> Result<(Device, DeviceInfo)> {
 }
 
 fn cpu_device(note: Option<String>) -> (Device, DeviceInfo) {
-    let info = DeviceInfo { backend: "cpu".into(), name: "Flex".into(), adapter_type: "Cpu".into(), note };
+    let info = DeviceInfo {
+        backend: "cpu".into(),
+        name: "Flex".into(),
+        adapter_type: "Cpu".into(),
+        note,
+    };
     (Device::flex(), info)
 }
 

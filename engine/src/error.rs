@@ -6,7 +6,12 @@
 pub enum Error {
     /// The file ended before a structure that its header promised.
     #[error("{file}: truncated: needed {needed} bytes at offset {offset}, file has {len}")]
-    Truncated { file: String, offset: usize, needed: usize, len: usize },
+    Truncated {
+        file: String,
+        offset: usize,
+        needed: usize,
+        len: usize,
+    },
 
     /// The file is not a GGUF file (or not the version we read).
     #[error("{file}: not a GGUF file: {reason}")]
@@ -16,11 +21,24 @@ pub enum Error {
     #[error(
         "{file}: tensor `{name}` has GGUF tensor type {type_name} ({ggml_type}), which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)"
     )]
-    UnsupportedTensorType { file: String, name: String, ggml_type: u32, type_name: String },
+    UnsupportedTensorType {
+        file: String,
+        name: String,
+        ggml_type: u32,
+        type_name: String,
+    },
 
     /// A tensor's data lies (partly) outside the file.
-    #[error("{file}: tensor `{name}` data [{start}, {end}) lies past the end of the file ({len} bytes)")]
-    TensorOutOfBounds { file: String, name: String, start: u64, end: u64, len: usize },
+    #[error(
+        "{file}: tensor `{name}` data [{start}, {end}) lies past the end of the file ({len} bytes)"
+    )]
+    TensorOutOfBounds {
+        file: String,
+        name: String,
+        start: u64,
+        end: u64,
+        len: usize,
+    },
 
     /// A tensor the architecture needs is not in the checkpoint.
     #[error("{file}: missing tensor `{name}`")]
@@ -28,7 +46,12 @@ pub enum Error {
 
     /// A tensor has the wrong shape for the configuration.
     #[error("{file}: tensor `{name}` has shape {found:?}, expected {expected:?}")]
-    Shape { file: String, name: String, found: Vec<usize>, expected: Vec<usize> },
+    Shape {
+        file: String,
+        name: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
 
     /// A safetensors file is malformed.
     #[error("{file}: invalid safetensors file: {reason}")]
@@ -51,7 +74,9 @@ pub enum Error {
     ChatTemplate(String),
 
     /// The prompt does not fit in the context window.
-    #[error("prompt is {len} tokens; the context is {max} tokens (at least one must be left to generate)")]
+    #[error(
+        "prompt is {len} tokens; the context is {max} tokens (at least one must be left to generate)"
+    )]
     PromptTooLong { len: usize, max: usize },
 
     /// The prompt tokenized to nothing.
@@ -60,7 +85,11 @@ pub enum Error {
 
     /// A sampling or generation parameter is out of range.
     #[error("invalid parameter `{name}` = {value}: {expected}")]
-    Param { name: &'static str, value: String, expected: &'static str },
+    Param {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 
     /// The requested device could not be initialised.
     #[error("device: {0}")]

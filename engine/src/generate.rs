@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::Engine;
 use crate::chat::Message;
 use crate::device::now_ms;
 use crate::error::{Error, Result};
@@ -13,7 +14,6 @@ use crate::model::kv_cache::KvCache;
 use crate::sampler::{Rng, Sampler, SamplingParams};
 use crate::stop::{StopMatcher, StopStep};
 use crate::tokenizer::StreamDecoder;
-use crate::Engine;
 
 /// The prompt, raw or as chat turns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,7 +87,11 @@ impl Timings {
 }
 
 fn rate(n: usize, ms: f64) -> f64 {
-    if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 }
+    if ms > 0.0 {
+        n as f64 * 1000.0 / ms
+    } else {
+        0.0
+    }
 }
 
 /// What the loop reports while it runs.
@@ -137,7 +141,9 @@ impl Engine {
             Prompt::Tokens(ids) => return Ok(ids.clone()),
             Prompt::Raw(t) => t.clone(),
             Prompt::Chat(messages) => {
-                let t = self.chat.as_ref().ok_or_else(|| Error::ChatTemplate("the model has no chat template; use a raw prompt".into()))?;
+                let t = self.chat.as_ref().ok_or_else(|| {
+                    Error::ChatTemplate("the model has no chat template; use a raw prompt".into())
+                })?;
                 t.render(messages, true)?
             }
         };
@@ -157,19 +163,31 @@ impl Engine {
             return Err(Error::EmptyPrompt);
         }
         if prompt.len() >= n_ctx {
-            return Err(Error::PromptTooLong { len: prompt.len(), max: n_ctx });
+            return Err(Error::PromptTooLong {
+                len: prompt.len(),
+                max: n_ctx,
+            });
         }
-        if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= self.model.vocab_size()) {
+        if let Some(&bad) = prompt
+            .iter()
+            .find(|&&t| t as usize >= self.model.vocab_size())
+        {
             return Err(Error::Tokenizer {
                 file: self.info.file.clone(),
-                reason: format!("token id {bad} is outside the model's vocabulary of {}", self.model.vocab_size()),
+                reason: format!(
+                    "token id {bad} is outside the model's vocabulary of {}",
+                    self.model.vocab_size()
+                ),
             });
         }
         for &t in &prompt {
             sampler.accept(t);
         }
 
-        let mut timings = Timings { prompt_tokens: prompt.len(), ..Timings::default() };
+        let mut timings = Timings {
+            prompt_tokens: prompt.len(),
+            ..Timings::default()
+        };
         let mut cache = KvCache::new(self.info.config.num_hidden_layers);
         let t0 = now_ms();
         let mut logits = self.last_logits(&[prompt.clone()], &mut cache).await?;
@@ -190,7 +208,12 @@ impl Engine {
                 break Finish::Eos;
             }
             tokens.push(id);
-            if on_event(Event::Token { id, prob: probability(&logits, id) }).is_break() {
+            if on_event(Event::Token {
+                id,
+                prob: probability(&logits, id),
+            })
+            .is_break()
+            {
                 break Finish::Cancelled;
             }
             if let Some(piece) = decoder.push(&self.tokenizer, id)? {
@@ -226,8 +249,17 @@ impl Engine {
         }
         timings.generated_tokens = tokens.len();
         timings.decode_ms = if tokens.len() > 1 { now_ms() - t1 } else { 0.0 };
-        let _ = on_event(Event::Done { finish, timings: timings.clone() });
-        Ok(Generation { text, tokens, prompt_tokens: prompt, finish, timings })
+        let _ = on_event(Event::Done {
+            finish,
+            timings: timings.clone(),
+        });
+        Ok(Generation {
+            text,
+            tokens,
+            prompt_tokens: prompt,
+            finish,
+            timings,
+        })
     }
 
     /// Logits of the last position of each lane, read back asynchronously.
@@ -245,23 +277,54 @@ impl Engine {
     /// - returns `s` rows of `vocab` logits
     pub async fn all_logits(&self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
         if tokens.is_empty() || tokens.len() > self.model.max_positions() {
-            return Err(Error::PromptTooLong { len: tokens.len(), max: self.model.max_positions() });
+            return Err(Error::PromptTooLong {
+                len: tokens.len(),
+                max: self.model.max_positions(),
+            });
         }
         let mut cache = KvCache::new(self.info.config.num_hidden_layers);
         let h = self.model.forward(&[tokens.to_vec()], &mut cache);
         let flat = read_f32(self.model.logits(h)).await?;
-        Ok(flat.chunks(self.model.vocab_size()).map(<[f32]>::to_vec).collect())
+        Ok(flat
+            .chunks(self.model.vocab_size())
+            .map(<[f32]>::to_vec)
+            .collect())
+    }
+}
+
+impl Engine {
+    /// Last-position logits after prefilling `prompt`, then after each token of `then` fed one
+    /// at a time through the KV cache — the decode path, for parity tests.
+    pub async fn decode_logits(&self, prompt: &[u32], then: &[u32]) -> Result<Vec<Vec<f32>>> {
+        if prompt.is_empty() || prompt.len() + then.len() > self.model.max_positions() {
+            return Err(Error::PromptTooLong {
+                len: prompt.len() + then.len(),
+                max: self.model.max_positions(),
+            });
+        }
+        let mut cache = KvCache::new(self.info.config.num_hidden_layers);
+        let mut rows = vec![self.last_logits(&[prompt.to_vec()], &mut cache).await?];
+        for &t in then {
+            rows.push(self.last_logits(&[vec![t]], &mut cache).await?);
+        }
+        Ok(rows)
     }
 }
 
 async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    let data = t.into_data_async().await.map_err(|e| Error::Readback(e.to_string()))?;
-    data.try_into_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| Error::Readback(e.to_string()))?;
+    data.try_into_vec::<f32>()
+        .map_err(|e| Error::Readback(format!("{e:?}")))
 }
 
 /// Softmax probability of `id` in `logits`.
 fn probability(logits: &[f32], id: u32) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-    logits.get(id as usize).map_or(0.0, |&l| (f64::from(l - max).exp() / sum) as f32)
+    logits
+        .get(id as usize)
+        .map_or(0.0, |&l| (f64::from(l - max).exp() / sum) as f32)
 }

@@ -87,7 +87,11 @@ impl Engine {
     /// Reads only the headers of `files`: configuration, tokenizer and template, no weights.
     pub fn inspect(files: &ModelFiles) -> Result<ModelInfo> {
         let ck = Checkpoint::open(files)?;
-        Ok(Self::describe(files, &ck, ck.config.max_position_embeddings))
+        Ok(Self::describe(
+            files,
+            &ck,
+            ck.config.max_position_embeddings,
+        ))
     }
 
     fn describe(files: &ModelFiles, ck: &Checkpoint<'_>, n_ctx: usize) -> ModelInfo {
@@ -112,7 +116,11 @@ impl Engine {
     }
 
     /// Loads a model onto the chosen device; `on_progress(done, total)` counts layers.
-    pub async fn load(files: &ModelFiles, opts: &LoadOptions, on_progress: &mut dyn FnMut(usize, usize)) -> Result<Self> {
+    pub async fn load(
+        files: &ModelFiles,
+        opts: &LoadOptions,
+        on_progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Self> {
         let t0 = now_ms();
         let (device, device_info) = device::init(opts.device).await?;
         let mut ck = Checkpoint::open(files)?;
@@ -121,12 +129,30 @@ impl Engine {
             None => max,
             Some(n) if (2..=max).contains(&n) => n,
             Some(n) => {
-                return Err(Error::Param { name: "n_ctx", value: n.to_string(), expected: "between 2 and the model's context length" });
+                return Err(Error::Param {
+                    name: "n_ctx",
+                    value: n.to_string(),
+                    expected: "between 2 and the model's context length",
+                });
             }
         };
         let info = Self::describe(files, &ck, n_ctx);
-        let model = Llama::load(ck.reader.as_mut(), &ck.config, &ck.inv_freq, n_ctx, &device, on_progress)?;
-        Ok(Self { model, tokenizer: ck.tokenizer, chat: ck.chat, info, device: device_info, load_ms: now_ms() - t0 })
+        let model = Llama::load(
+            ck.reader.as_mut(),
+            &ck.config,
+            &ck.inv_freq,
+            n_ctx,
+            &device,
+            on_progress,
+        )?;
+        Ok(Self {
+            model,
+            tokenizer: ck.tokenizer,
+            chat: ck.chat,
+            info,
+            device: device_info,
+            load_ms: now_ms() - t0,
+        })
     }
 
     /// Builds only the tokenizer of `files` (no weights are read).

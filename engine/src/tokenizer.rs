@@ -12,13 +12,15 @@ use crate::error::{Error, Result};
 use crate::format::gguf::{Gguf, Value};
 
 /// GPT-2's pre-tokenizer split (also the second half of the StarCoder/SmolLM rule).
-const GPT2_SPLIT: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+const GPT2_SPLIT: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 const LLAMA3_SPLIT: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const QWEN2_SPLIT: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// Token texts that llama.cpp treats as end-of-generation when the vocabulary has them as
 /// control tokens (llama-vocab.cpp, the `special_eog_ids` scan).
-const EOG_TEXTS: [&str; 9] = [
+/// FIM padding / repository / file-separator tokens are included, as llama.cpp does.
+const EOG_TEXTS: [&str; 20] = [
     "<|eot_id|>",
     "<|im_end|>",
     "<|end|>",
@@ -27,7 +29,18 @@ const EOG_TEXTS: [&str; 9] = [
     "<|eom_id|>",
     "<EOT>",
     "<|end_of_text|>",
+    "<end_of_utterance>",
     "<|return|>",
+    "<|fim_pad|>",
+    "<fim-pad>",
+    "<fim_pad>",
+    "<|fim_repo|>",
+    "<|repo_name|>",
+    "<fim-repo>",
+    "<REPO>",
+    "<reponame>",
+    "<|file_sep|>",
+    "<｜end▁of▁sentence｜>",
 ];
 
 /// A tokenizer with the model's special ids.
@@ -68,15 +81,20 @@ pub struct Specials {
 impl Tokenizer {
     /// From tokenizer.json bytes, with special ids taken from the model's config files.
     pub fn from_json(file: &str, bytes: &[u8], specials: Specials) -> Result<Self> {
-        let inner = tokenizers::Tokenizer::from_bytes(bytes)
-            .map_err(|e| Error::Tokenizer { file: file.to_string(), reason: format!("invalid tokenizer.json: {e}") })?;
+        let inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer {
+            file: file.to_string(),
+            reason: format!("invalid tokenizer.json: {e}"),
+        })?;
         Ok(Self::with_specials(file, inner, specials))
     }
 
     /// From the vocabulary stored in a GGUF file.
     pub fn from_gguf(g: &Gguf) -> Result<Self> {
         let file = g.file.as_str();
-        let bad = |reason: String| Error::Tokenizer { file: file.to_string(), reason };
+        let bad = |reason: String| Error::Tokenizer {
+            file: file.to_string(),
+            reason,
+        };
         let model = g.str("tokenizer.ggml.model")?;
         if model != "gpt2" {
             return Err(bad(format!(
@@ -84,21 +102,34 @@ impl Tokenizer {
             )));
         }
         let strings = |key: &str| -> Result<Vec<&str>> {
-            let arr = g.get(key).and_then(Value::as_array).ok_or_else(|| bad(format!("`{key}` missing")))?;
-            arr.iter().map(|v| v.as_str().ok_or_else(|| bad(format!("`{key}` holds a non-string")))).collect()
+            let arr = g
+                .get(key)
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad(format!("`{key}` missing")))?;
+            arr.iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| bad(format!("`{key}` holds a non-string")))
+                })
+                .collect()
         };
         let tokens = strings("tokenizer.ggml.tokens")?;
         let merges = strings("tokenizer.ggml.merges")?;
         let types: Vec<i64> = match g.get("tokenizer.ggml.token_type").and_then(Value::as_array) {
-            Some(a) => a.iter().map(|v| v.as_u64().map_or(1, |t| t as i64)).collect(),
+            Some(a) => a
+                .iter()
+                .map(|v| v.as_u64().map_or(1, |t| t as i64))
+                .collect(),
             None => vec![1; tokens.len()],
         };
-        let pre = g.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
+        let pre = g
+            .get("tokenizer.ggml.pre")
+            .and_then(Value::as_str)
+            .unwrap_or("default");
         let (splits, ignore_merges): (&[&str], bool) = match pre {
             "default" | "gpt2" | "gpt-2" => (&[GPT2_SPLIT], false),
-            "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva" => {
-                (&[r"\p{N}", GPT2_SPLIT], false)
-            }
+            "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone"
+            | "minerva" => (&[r"\p{N}", GPT2_SPLIT], false),
             "llama3" | "llama-v3" | "llama-bpe" | "falcon3" => (&[LLAMA3_SPLIT], true),
             "qwen2" | "deepseek-r1-qwen" => (&[QWEN2_SPLIT], false),
             other => {
@@ -141,14 +172,22 @@ impl Tokenizer {
                 "ignore_merges": ignore_merges, "vocab": vocab, "merges": merges,
             },
         });
-        let inner = tokenizers::Tokenizer::from_bytes(spec.to_string().as_bytes())
-            .map_err(|e| bad(format!("cannot build a tokenizer from the GGUF vocabulary: {e}")))?;
+        let inner =
+            tokenizers::Tokenizer::from_bytes(spec.to_string().as_bytes()).map_err(|e| {
+                bad(format!(
+                    "cannot build a tokenizer from the GGUF vocabulary: {e}"
+                ))
+            })?;
 
         let id = |key: &str| g.get(key).and_then(Value::as_u64).map(|v| v as u32);
-        let mut eos: Vec<u32> = ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"]
-            .iter()
-            .filter_map(|k| id(k))
-            .collect();
+        let mut eos: Vec<u32> = [
+            "tokenizer.ggml.eos_token_id",
+            "tokenizer.ggml.eot_token_id",
+            "tokenizer.ggml.eom_token_id",
+        ]
+        .iter()
+        .filter_map(|k| id(k))
+        .collect();
         for (i, tok) in tokens.iter().enumerate() {
             if types.get(i) == Some(&3) && EOG_TEXTS.contains(tok) {
                 eos.push(i as u32);
@@ -157,7 +196,10 @@ impl Tokenizer {
         let specials = Specials {
             bos: id("tokenizer.ggml.bos_token_id"),
             // llama.cpp's default for BPE vocabularies without the key is to add no BOS.
-            add_bos: g.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(false),
+            add_bos: g
+                .get("tokenizer.ggml.add_bos_token")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             eos,
         };
         Ok(Self::with_specials(file, inner, specials))
@@ -174,7 +216,13 @@ impl Tokenizer {
         }
         eog.sort_unstable();
         eog.dedup();
-        Self { inner, bos: s.bos, add_bos: s.add_bos, eog, file: file.to_string() }
+        Self {
+            inner,
+            bos: s.bos,
+            add_bos: s.add_bos,
+            eog,
+            file: file.to_string(),
+        }
     }
 
     /// Token ids of `text` (special-token texts in it become their ids), with BOS in front when
@@ -193,7 +241,12 @@ impl Tokenizer {
 
     /// Ids of `text` exactly as the vocabulary splits it, no BOS.
     pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
-        Ok(self.inner.encode(text, false).map_err(|e| self.err(e))?.get_ids().to_vec())
+        Ok(self
+            .inner
+            .encode(text, false)
+            .map_err(|e| self.err(e))?
+            .get_ids()
+            .to_vec())
     }
 
     /// Text of `ids`, special tokens skipped.
@@ -222,7 +275,10 @@ impl Tokenizer {
     }
 
     fn err(&self, e: impl std::fmt::Display) -> Error {
-        Error::Tokenizer { file: self.file.clone(), reason: e.to_string() }
+        Error::Tokenizer {
+            file: self.file.clone(),
+            reason: e.to_string(),
+        }
     }
 }
 
@@ -259,6 +315,10 @@ impl StreamDecoder {
         self.prefix = self.ids.len();
         self.read = self.ids.len();
         // A sequence cut off mid-character decodes to U+FFFD: it is dropped, never emitted.
-        Ok(now.get(before.len()..).unwrap_or_default().trim_end_matches('\u{FFFD}').to_string())
+        Ok(now
+            .get(before.len()..)
+            .unwrap_or_default()
+            .trim_end_matches('\u{FFFD}')
+            .to_string())
     }
 }

@@ -15,14 +15,22 @@ pub fn fixtures() -> PathBuf {
 pub fn read_model(path: &Path) -> ModelFiles {
     if path.is_file() {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         return ModelFiles::Gguf { name, bytes };
     }
     let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())) {
+    for entry in std::fs::read_dir(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    {
         let p = entry.expect("dir entry").path();
         if p.is_file() {
-            let name = p.file_name().expect("file name").to_string_lossy().into_owned();
+            let name = p
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
             files.insert(name, std::fs::read(&p).expect("read file"));
         }
     }
@@ -31,23 +39,38 @@ pub fn read_model(path: &Path) -> ModelFiles {
 
 /// Loads a model on `device` (blocking).
 pub fn load(files: &ModelFiles, device: DeviceChoice) -> kiln_engine::Result<Engine> {
-    futures_lite::future::block_on(Engine::load(files, &LoadOptions { device, n_ctx: None }, &mut |_, _| {}))
+    futures_lite::future::block_on(Engine::load(
+        files,
+        &LoadOptions {
+            device,
+            n_ctx: None,
+        },
+        &mut |_, _| {},
+    ))
 }
 
 /// The default model's path, if `scripts/fetch_model.sh` has put it in place. When it is
 /// missing the caller prints why it skips — unless `KILN_REQUIRE_MODEL=1` (CI), which fails.
 pub fn default_model() -> Option<PathBuf> {
-    let dir = std::env::var_os("KILN_MODEL_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/kiln/models")
-    });
+    let dir = std::env::var_os("KILN_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/kiln/models")
+        });
     let p = dir.join("SmolLM2-135M-Instruct-Q4_1.gguf");
     if p.exists() {
         return Some(p);
     }
     if std::env::var("KILN_REQUIRE_MODEL").as_deref() == Ok("1") {
-        panic!("KILN_REQUIRE_MODEL=1 but the default model is not at {} (run scripts/fetch_model.sh)", p.display());
+        panic!(
+            "KILN_REQUIRE_MODEL=1 but the default model is not at {} (run scripts/fetch_model.sh)",
+            p.display()
+        );
     }
-    eprintln!("SKIPPED: default model not at {} — run scripts/fetch_model.sh to enable this check", p.display());
+    eprintln!(
+        "SKIPPED: default model not at {} — run scripts/fetch_model.sh to enable this check",
+        p.display()
+    );
     None
 }
 
@@ -69,7 +92,10 @@ pub fn gpu_unavailable() -> bool {
 /// Largest |a - b| over two equally long slices.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Index of the largest value (first on ties).

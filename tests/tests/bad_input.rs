@@ -8,7 +8,10 @@ use kiln_engine::{DeviceChoice, Engine, GenerateRequest, ModelFiles, Prompt, Sam
 use kiln_tests::{GgufWriter, fixtures, load, read_model};
 
 fn gguf(bytes: Vec<u8>) -> ModelFiles {
-    ModelFiles::Gguf { name: "bad.gguf".into(), bytes }
+    ModelFiles::Gguf {
+        name: "bad.gguf".into(),
+        bytes,
+    }
 }
 
 fn load_err(files: &ModelFiles) -> String {
@@ -39,7 +42,10 @@ fn tiny_llama() -> GgufWriter {
 fn truncated_header() {
     let mut b = tiny_llama().build();
     b.truncate(12);
-    assert_eq!(load_err(&gguf(b)), "bad.gguf: truncated: needed 8 bytes at offset 8, file has 12");
+    assert_eq!(
+        load_err(&gguf(b)),
+        "bad.gguf: truncated: needed 8 bytes at offset 8, file has 12"
+    );
 }
 
 #[test]
@@ -47,12 +53,18 @@ fn truncated_real_file_is_caught_in_the_tensor_table_or_data() {
     let path = fixtures().join("tiny/llama_gqa/gguf/model-Q4_1.gguf");
     let full = std::fs::read(&path).expect("fixture");
     for cut in [full.len() / 3, full.len() / 2, full.len() - 1] {
-        let err = load_err(&ModelFiles::Gguf { name: "cut.gguf".into(), bytes: full[..cut].to_vec() });
+        let err = load_err(&ModelFiles::Gguf {
+            name: "cut.gguf".into(),
+            bytes: full[..cut].to_vec(),
+        });
         assert!(
             err.starts_with("cut.gguf: truncated:") || err.starts_with("cut.gguf: tensor `"),
             "cut at {cut}: {err}"
         );
-        assert!(err.contains("past the end of the file") || err.contains("truncated"), "{err}");
+        assert!(
+            err.contains("past the end of the file") || err.contains("truncated"),
+            "{err}"
+        );
     }
 }
 
@@ -60,14 +72,20 @@ fn truncated_real_file_is_caught_in_the_tensor_table_or_data() {
 fn wrong_magic() {
     let mut b = tiny_llama().build();
     b[..4].copy_from_slice(b"GGML");
-    assert_eq!(load_err(&gguf(b)), "bad.gguf: not a GGUF file: wrong magic [47, 47, 4d, 4c], expected \"GGUF\"");
+    assert_eq!(
+        load_err(&gguf(b)),
+        "bad.gguf: not a GGUF file: wrong magic [47, 47, 4d, 4c], expected \"GGUF\""
+    );
 }
 
 #[test]
 fn unsupported_version() {
     let mut b = tiny_llama().build();
     b[4..8].copy_from_slice(&1u32.to_le_bytes());
-    assert_eq!(load_err(&gguf(b)), "bad.gguf: not a GGUF file: version 1 is not supported (supported: 2, 3)");
+    assert_eq!(
+        load_err(&gguf(b)),
+        "bad.gguf: not a GGUF file: version 1 is not supported (supported: 2, 3)"
+    );
 }
 
 #[test]
@@ -77,7 +95,9 @@ fn absurd_tensor_count_allocates_nothing() {
     let left = b.len() - 16;
     assert_eq!(
         load_err(&gguf(b)),
-        format!("bad.gguf: not a GGUF file: tensor count 18446744073709551615 at offset 8 cannot fit in the {left} bytes left")
+        format!(
+            "bad.gguf: not a GGUF file: tensor count 18446744073709551615 at offset 8 cannot fit in the {left} bytes left"
+        )
     );
 }
 
@@ -89,13 +109,17 @@ fn absurd_string_length_allocates_nothing() {
     let left = b.len() - 32;
     assert_eq!(
         load_err(&gguf(b)),
-        format!("bad.gguf: not a GGUF file: string length count 1152921504606846976 at offset 24 cannot fit in the {left} bytes left")
+        format!(
+            "bad.gguf: not a GGUF file: string length count 1152921504606846976 at offset 24 cannot fit in the {left} bytes left"
+        )
     );
 }
 
 #[test]
 fn absurd_dimensions() {
-    let b = tiny_llama().tensor("token_embd.weight", &[1 << 40, 1 << 40], 0, vec![0; 64]).build();
+    let b = tiny_llama()
+        .tensor("token_embd.weight", &[1 << 40, 1 << 40], 0, vec![0; 64])
+        .build();
     let err = load_err(&gguf(b));
     assert!(
         err.starts_with(
@@ -103,17 +127,30 @@ fn absurd_dimensions() {
         ),
         "{err}"
     );
-    let b = tiny_llama().tensor("token_embd.weight", &[4, 1 << 30], 0, vec![0; 64]).build();
+    let b = tiny_llama()
+        .tensor("token_embd.weight", &[4, 1 << 30], 0, vec![0; 64])
+        .build();
     let err = load_err(&gguf(b));
-    assert!(err.starts_with("bad.gguf: tensor `token_embd.weight` data ["), "{err}");
-    assert!(err.ends_with("lies past the end of the file (") || err.contains("past the end of the file"), "{err}");
-    let b = tiny_llama().tensor("t", &[1, 1, 1, 1, 1], 0, vec![0; 4]).build();
+    assert!(
+        err.starts_with("bad.gguf: tensor `token_embd.weight` data ["),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("lies past the end of the file (")
+            || err.contains("past the end of the file"),
+        "{err}"
+    );
+    let b = tiny_llama()
+        .tensor("t", &[1, 1, 1, 1, 1], 0, vec![0; 4])
+        .build();
     assert!(load_err(&gguf(b)).contains("tensor `t` has 5 dimensions (1..=4 allowed)"));
 }
 
 #[test]
 fn unknown_tensor_type_is_named() {
-    let b = tiny_llama().tensor("token_embd.weight", &[256, 3], 12, vec![0; 64]).build();
+    let b = tiny_llama()
+        .tensor("token_embd.weight", &[256, 3], 12, vec![0; 64])
+        .build();
     assert_eq!(
         load_err(&gguf(b)),
         "bad.gguf: tensor `token_embd.weight` has GGUF tensor type Q4_K (12), which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)"
@@ -122,11 +159,20 @@ fn unknown_tensor_type_is_named() {
 
 #[test]
 fn tensor_offset_past_the_end() {
-    let b = tiny_llama().f32_tensor("token_embd.weight", &[3, 4], |i| i as f32).build();
+    let b = tiny_llama()
+        .f32_tensor("token_embd.weight", &[3, 4], |i| i as f32)
+        .build();
     // Point the tensor's offset (the last 8 bytes of its table entry) far away.
     let data_start = b.len() - 64;
     let mut b = b;
-    let at = b.windows(17).position(|w| w == b"token_embd.weight").expect("name") + 17 + 4 + 16 + 4;
+    let at = b
+        .windows(17)
+        .position(|w| w == b"token_embd.weight")
+        .expect("name")
+        + 17
+        + 4
+        + 16
+        + 4;
     b[at..at + 8].copy_from_slice(&4096u64.to_le_bytes());
     let len = b.len();
     assert_eq!(
@@ -141,21 +187,34 @@ fn tensor_offset_past_the_end() {
 
 #[test]
 fn missing_tensor() {
-    let b = tiny_llama().f32_tensor("token_embd.weight", &[3, 4], |_| 0.1).build();
-    assert_eq!(load_err(&gguf(b)), "bad.gguf: missing tensor `blk.0.attn_norm.weight`");
+    let b = tiny_llama()
+        .f32_tensor("token_embd.weight", &[3, 4], |_| 0.1)
+        .build();
+    assert_eq!(
+        load_err(&gguf(b)),
+        "bad.gguf: missing tensor `blk.0.attn_norm.weight`"
+    );
 }
 
 #[test]
 fn shape_mismatch() {
-    let b = tiny_llama().f32_tensor("token_embd.weight", &[3, 5], |_| 0.1).build();
-    assert_eq!(load_err(&gguf(b)), "bad.gguf: tensor `token_embd.weight` has shape [3, 5], expected [3, 4]");
+    let b = tiny_llama()
+        .f32_tensor("token_embd.weight", &[3, 5], |_| 0.1)
+        .build();
+    assert_eq!(
+        load_err(&gguf(b)),
+        "bad.gguf: tensor `token_embd.weight` has shape [3, 5], expected [3, 4]"
+    );
 }
 
 #[test]
 fn unsupported_architecture() {
     let b = tiny_llama().str("general.architecture", "mamba").build();
     // The later duplicate key wins in the reader's map.
-    assert_eq!(load_err(&gguf(b)), "bad.gguf: architecture `mamba` is not supported (supported: llama, mistral, qwen2)");
+    assert_eq!(
+        load_err(&gguf(b)),
+        "bad.gguf: architecture `mamba` is not supported (supported: llama, mistral, qwen2)"
+    );
 }
 
 fn hf_with(file: &str, contents: &[u8]) -> ModelFiles {
@@ -170,9 +229,10 @@ fn hf_with(file: &str, contents: &[u8]) -> ModelFiles {
 fn invalid_config_json() {
     assert_eq!(
         load_err(&hf_with("config.json", b"{\"model_type\": \"llama\",")),
-        "config.json: invalid model configuration: EOF while parsing an object at line 1 column 24"
+        "config.json: invalid model configuration: EOF while parsing a value at line 1 column 23"
     );
-    let zero_heads = br#"{"model_type":"llama","hidden_size":64,"intermediate_size":128,"num_attention_heads":0,
+    let zero_heads =
+        br#"{"model_type":"llama","hidden_size":64,"intermediate_size":128,"num_attention_heads":0,
         "num_hidden_layers":2,"rms_norm_eps":1e-5,"vocab_size":300,"max_position_embeddings":128}"#;
     assert_eq!(
         load_err(&hf_with("config.json", zero_heads)),
@@ -183,7 +243,10 @@ fn invalid_config_json() {
 #[test]
 fn invalid_tokenizer_json() {
     let err = load_err(&hf_with("tokenizer.json", b"{\"model\": 5}"));
-    assert!(err.starts_with("tokenizer.json: tokenizer: invalid tokenizer.json: "), "{err}");
+    assert!(
+        err.starts_with("tokenizer.json: tokenizer: invalid tokenizer.json: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -191,14 +254,24 @@ fn invalid_safetensors_header() {
     let mut bytes = 1u64.to_le_bytes().to_vec();
     bytes.extend(b"[");
     let err = load_err(&hf_with("model.safetensors", &bytes));
-    assert!(err.starts_with("model.safetensors: invalid safetensors file: header is not a JSON object"), "{err}");
+    assert!(
+        err.starts_with("model.safetensors: invalid safetensors file: header is not a JSON object"),
+        "{err}"
+    );
     let huge = (1u64 << 62).to_le_bytes();
     let err = load_err(&hf_with("model.safetensors", &huge));
-    assert_eq!(err, "model.safetensors: invalid safetensors file: header length 4611686018427387904 does not fit in the 8 bytes of the file");
+    assert_eq!(
+        err,
+        "model.safetensors: invalid safetensors file: header length 4611686018427387904 does not fit in the 8 bytes of the file"
+    );
 }
 
 fn tiny_engine() -> Engine {
-    load(&read_model(&fixtures().join("tiny/llama_gqa/gguf/model-F32.gguf")), DeviceChoice::Cpu).expect("tiny model loads")
+    load(
+        &read_model(&fixtures().join("tiny/llama_gqa/gguf/model-F32.gguf")),
+        DeviceChoice::Cpu,
+    )
+    .expect("tiny model loads")
 }
 
 #[test]
@@ -211,10 +284,14 @@ fn prompt_longer_than_the_context() {
         stop: vec![],
         ignore_eos: false,
     };
-    let err = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).err().map(|e| e.to_string());
+    let err = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
+        .err()
+        .map(|e| e.to_string());
     assert_eq!(
         err.as_deref(),
-        Some("prompt is 200 tokens; the context is 128 tokens (at least one must be left to generate)")
+        Some(
+            "prompt is 200 tokens; the context is 128 tokens (at least one must be left to generate)"
+        )
     );
 }
 
@@ -222,15 +299,53 @@ fn prompt_longer_than_the_context() {
 fn invalid_sampling_parameters() {
     let engine = tiny_engine();
     let cases = [
-        (SamplingParams { temperature: -1.0, ..Default::default() }, "invalid parameter `temperature` = -1: a number in [0, 100]"),
-        (SamplingParams { top_p: 0.0, ..Default::default() }, "invalid parameter `top_p` = 0: a number in (0, 1]"),
-        (SamplingParams { min_p: 2.0, ..Default::default() }, "invalid parameter `min_p` = 2: a number in [0, 1]"),
-        (SamplingParams { repeat_penalty: 0.0, ..Default::default() }, "invalid parameter `repeat_penalty` = 0: a number in (0, 10]"),
-        (SamplingParams { frequency_penalty: f32::INFINITY, ..Default::default() }, "invalid parameter `frequency_penalty` = inf: a number in [-10, 10]"),
+        (
+            SamplingParams {
+                temperature: -1.0,
+                ..Default::default()
+            },
+            "invalid parameter `temperature` = -1: a number in [0, 100]",
+        ),
+        (
+            SamplingParams {
+                top_p: 0.0,
+                ..Default::default()
+            },
+            "invalid parameter `top_p` = 0: a number in (0, 1]",
+        ),
+        (
+            SamplingParams {
+                min_p: 2.0,
+                ..Default::default()
+            },
+            "invalid parameter `min_p` = 2: a number in [0, 1]",
+        ),
+        (
+            SamplingParams {
+                repeat_penalty: 0.0,
+                ..Default::default()
+            },
+            "invalid parameter `repeat_penalty` = 0: a number in (0, 10]",
+        ),
+        (
+            SamplingParams {
+                frequency_penalty: f32::INFINITY,
+                ..Default::default()
+            },
+            "invalid parameter `frequency_penalty` = inf: a number in [-10, 10]",
+        ),
     ];
     for (sampling, msg) in cases {
-        let req = GenerateRequest { prompt: Prompt::Tokens(vec![5, 6]), sampling, max_tokens: 4, stop: vec![], ignore_eos: false };
-        let err = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).err().map(|e| e.to_string());
+        let req = GenerateRequest {
+            prompt: Prompt::Tokens(vec![5, 6]),
+            sampling,
+            max_tokens: 4,
+            stop: vec![],
+            ignore_eos: false,
+        };
+        let err = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some(msg));
     }
 }
@@ -245,8 +360,13 @@ fn out_of_vocabulary_token_ids_are_rejected() {
         stop: vec![],
         ignore_eos: false,
     };
-    let err = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).err().map(|e| e.to_string());
-    assert_eq!(err.as_deref(), Some("model-F32.gguf: tokenizer: token id 100000 is outside the model's vocabulary of 300"));
+    let err = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("model-F32.gguf: tokenizer: token id 100000 is outside the model's vocabulary of 300")
+    );
 }
 
 #[test]

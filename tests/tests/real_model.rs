@@ -23,6 +23,7 @@ struct Greedy {
     rendered: String,
     prompt_tokens: Vec<u32>,
     greedy: Vec<u32>,
+    top5: Vec<Vec<(u32, f32)>>,
 }
 
 #[derive(Deserialize)]
@@ -31,8 +32,12 @@ struct TokenizeRef {
 }
 
 fn lines<T: for<'de> Deserialize<'de>>(name: &str) -> Vec<T> {
-    let text = std::fs::read_to_string(fixtures().join("llama_cpp").join(name)).expect("reference file");
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("valid JSON line")).collect()
+    let text =
+        std::fs::read_to_string(fixtures().join("llama_cpp").join(name)).expect("reference file");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+        .collect()
 }
 
 fn cases() -> Vec<(PromptCase, Greedy)> {
@@ -42,8 +47,20 @@ fn cases() -> Vec<(PromptCase, Greedy)> {
     prompts
         .into_iter()
         .map(|p| {
-            let g = greedy.iter().find(|g| g.id == p.id).unwrap_or_else(|| panic!("no reference for {}", p.id));
-            (p, Greedy { id: g.id.clone(), rendered: g.rendered.clone(), prompt_tokens: g.prompt_tokens.clone(), greedy: g.greedy.clone() })
+            let g = greedy
+                .iter()
+                .find(|g| g.id == p.id)
+                .unwrap_or_else(|| panic!("no reference for {}", p.id));
+            (
+                p,
+                Greedy {
+                    id: g.id.clone(),
+                    rendered: g.rendered.clone(),
+                    prompt_tokens: g.prompt_tokens.clone(),
+                    greedy: g.greedy.clone(),
+                    top5: g.top5.clone(),
+                },
+            )
         })
         .collect()
 }
@@ -56,8 +73,16 @@ fn prompt_of(p: &PromptCase) -> Prompt {
 }
 
 fn greedy_tokens(engine: &Engine, p: &PromptCase, n: usize) -> Vec<u32> {
-    let req = GenerateRequest { prompt: prompt_of(p), sampling: SamplingParams::greedy(), max_tokens: n, stop: vec![], ignore_eos: false };
-    block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).expect("generate").tokens
+    let req = GenerateRequest {
+        prompt: prompt_of(p),
+        sampling: SamplingParams::greedy(),
+        max_tokens: n,
+        stop: vec![],
+        ignore_eos: false,
+    };
+    block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
+        .expect("generate")
+        .tokens
 }
 
 #[test]
@@ -66,15 +91,28 @@ fn prompts_render_and_tokenize_like_llama_cpp() {
     let files = read_model(&path);
     let info = Engine::inspect(&files).expect("inspect");
     let tok = Engine::load_tokenizer(&files).expect("tokenizer");
-    let template = info.chat_template.expect("the default model has a chat template");
+    let template = info
+        .chat_template
+        .expect("the default model has a chat template");
     let chat = kiln_engine::ChatTemplate::new(&template, "", "").expect("template compiles");
     for (p, g) in cases() {
         if p.mode == "chat" {
-            assert_eq!(chat.render(&[Message::user(p.text.clone())], true).expect("render"), g.rendered, "{}: rendered prompt", p.id);
+            assert_eq!(
+                chat.render(&[Message::user(p.text.clone())], true)
+                    .expect("render"),
+                g.rendered,
+                "{}: rendered prompt",
+                p.id
+            );
         } else {
             assert_eq!(p.text, g.rendered, "{}: raw prompt", p.id);
         }
-        assert_eq!(tok.encode(&g.rendered).expect("encode"), g.prompt_tokens, "{}: prompt tokens", p.id);
+        assert_eq!(
+            tok.encode(&g.rendered).expect("encode"),
+            g.prompt_tokens,
+            "{}: prompt tokens",
+            p.id
+        );
     }
 }
 
@@ -82,25 +120,102 @@ fn prompts_render_and_tokenize_like_llama_cpp() {
 fn sample_text_tokenizes_like_llama_cpp() {
     let Some(path) = default_model() else { return };
     let tok = Engine::load_tokenizer(&read_model(&path)).expect("tokenizer");
-    let text = std::fs::read_to_string(fixtures().join("llama_cpp/tokenize_sample.txt")).expect("sample");
-    let want: TokenizeRef =
-        serde_json::from_slice(&std::fs::read(fixtures().join("llama_cpp/tokenize_sample.json")).expect("ids")).expect("json");
+    let text =
+        std::fs::read_to_string(fixtures().join("llama_cpp/tokenize_sample.txt")).expect("sample");
+    let want: TokenizeRef = serde_json::from_slice(
+        &std::fs::read(fixtures().join("llama_cpp/tokenize_sample.json")).expect("ids"),
+    )
+    .expect("json");
     let ours = tok.encode_plain(&text).expect("encode");
     let first_diff = ours.iter().zip(&want.ids).position(|(a, b)| a != b);
     assert_eq!(ours, want.ids, "first difference at {first_diff:?}");
 }
 
+/// llama.cpp's CPU mat-muls quantise activations to 8 bits (Q8_1 / Q8_0) against Q4_1 / Q8_0
+/// weights; kiln multiplies in f32. Its logits therefore carry a quantisation noise of a few
+/// tenths of a logit around ours (measured on these 12 prompts × 32 steps: mean |Δ| ≈ 0.2,
+/// max ≈ 1.25 over llama.cpp's top-5 ids); a token where llama.cpp's own top-2 gap is inside
+/// that band is a coin toss for any implementation that does not replicate ggml bit for bit.
+const LOGIT_MAX_DIFF: f32 = 1.5;
+const LOGIT_MEAN_DIFF: f32 = 0.3;
+/// Above this top-2 gap in llama.cpp's logits, its token is not a near-tie and must be ours.
+const DECISIVE_GAP: f32 = 1.0;
+
+/// Teacher-forced on llama.cpp's own tokens: at every step of every prompt, llama.cpp's five
+/// largest logits agree with ours (max and mean bounds above), and our argmax is llama.cpp's
+/// token whenever its top-2 gap exceeds `DECISIVE_GAP`. Then free-running: our greedy tokens
+/// equal llama.cpp's, all of them or up to a step that is a near-tie in llama.cpp's logits.
 #[test]
-fn greedy_tokens_match_llama_cpp_on_cpu() {
+fn logits_and_greedy_tokens_match_llama_cpp_on_cpu() {
     let Some(path) = default_model() else { return };
     let engine = load(&read_model(&path), DeviceChoice::Cpu).expect("load");
+    let (mut worst, mut sum, mut n, mut full, mut steps, mut decisive) =
+        (0.0f32, 0.0f32, 0, 0, 0, 0);
     for (p, g) in cases() {
-        let ours = greedy_tokens(&engine, &p, g.greedy.len().max(32));
-        let want: Vec<u32> = g.greedy.iter().copied().filter(|&t| !engine.tokenizer().is_eog(t)).collect();
-        assert_eq!(&ours[..want.len().min(ours.len())], &want[..], "{}: greedy tokens", p.id);
-        assert!(ours.len() >= want.len(), "{}: stopped early", p.id);
-        eprintln!("{}: {} greedy tokens identical to llama.cpp", p.id, want.len());
+        let rows =
+            block_on(engine.decode_logits(&g.prompt_tokens, &g.greedy[..g.greedy.len() - 1]))
+                .expect("decode");
+        for (i, (row, top)) in rows.iter().zip(&g.top5).enumerate() {
+            for &(id, logit) in top {
+                let d = (row[id as usize] - logit).abs();
+                worst = worst.max(d);
+                sum += d;
+                n += 1;
+                assert!(
+                    d <= LOGIT_MAX_DIFF,
+                    "{} step {i}: token {id} logit {} vs llama.cpp {logit}",
+                    p.id,
+                    row[id as usize]
+                );
+            }
+            if top[0].1 - top[1].1 > DECISIVE_GAP {
+                assert_eq!(
+                    argmax(row) as u32,
+                    g.greedy[i],
+                    "{} step {i}: argmax (llama.cpp gap {})",
+                    p.id,
+                    top[0].1 - top[1].1
+                );
+                decisive += 1;
+            }
+            steps += 1;
+        }
+        let ours = greedy_tokens(&engine, &p, 32);
+        let want: Vec<u32> = g
+            .greedy
+            .iter()
+            .copied()
+            .filter(|&t| !engine.tokenizer().is_eog(t))
+            .collect();
+        let same = ours.iter().zip(&want).take_while(|(a, b)| a == b).count();
+        if same == want.len() && (ours.len() == want.len() || want.len() == 32) {
+            full += 1;
+            eprintln!(
+                "{}: all {} greedy tokens identical to llama.cpp",
+                p.id,
+                want.len()
+            );
+        } else {
+            let gap = g.top5[same][0].1 - g.top5[same][1].1;
+            eprintln!(
+                "{}: first {same} greedy tokens identical; step {same} is a near-tie in llama.cpp (top-2 gap {gap:.3})",
+                p.id
+            );
+            assert!(
+                gap <= DECISIVE_GAP,
+                "{}: diverged at step {same} where llama.cpp's gap is {gap}",
+                p.id
+            );
+        }
     }
+    let mean = sum / n as f32;
+    eprintln!(
+        "{full}/12 prompts identical over all tokens; teacher-forced: argmax = llama.cpp's token at all {decisive} of {steps} steps with a gap > {DECISIVE_GAP}; top-5 logit |Δ| mean {mean:.3}, max {worst:.3}"
+    );
+    assert!(
+        mean <= LOGIT_MEAN_DIFF,
+        "mean top-5 logit difference {mean}"
+    );
 }
 
 /// wgpu on lavapipe vs the CPU backend: last-position logits within 1e-3 × logit scale after
@@ -122,10 +237,18 @@ fn wgpu_agrees_with_cpu_on_the_real_model() {
         let (a, b) = (a.last().expect("rows"), b.last().expect("rows"));
         let scale = a.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         let diff = max_abs_diff(a, b);
-        eprintln!("{}: wgpu vs cpu max abs diff {diff:.2e} (scale {scale:.1})", p.id);
+        eprintln!(
+            "{}: wgpu vs cpu max abs diff {diff:.2e} (scale {scale:.1})",
+            p.id
+        );
         assert!(diff <= 1e-3 * scale, "{}: {diff} > 1e-3 × {scale}", p.id);
         assert_eq!(argmax(a), argmax(b));
-        assert_eq!(greedy_tokens(&gpu, p, 16), greedy_tokens(&cpu, p, 16), "{}: greedy on wgpu vs cpu", p.id);
+        assert_eq!(
+            greedy_tokens(&gpu, p, 16),
+            greedy_tokens(&cpu, p, 16),
+            "{}: greedy on wgpu vs cpu",
+            p.id
+        );
     }
 }
 
@@ -135,7 +258,11 @@ fn sampling_is_deterministic_per_seed() {
     let Some(path) = default_model() else { return };
     let engine = load(&read_model(&path), DeviceChoice::Cpu).expect("load");
     let run = |seed| {
-        let sampling = SamplingParams { temperature: 1.0, seed, ..SamplingParams::default() };
+        let sampling = SamplingParams {
+            temperature: 1.0,
+            seed,
+            ..SamplingParams::default()
+        };
         let req = GenerateRequest {
             prompt: Prompt::Chat(vec![Message::user("Write a haiku about compilers.")]),
             sampling,
@@ -143,7 +270,9 @@ fn sampling_is_deterministic_per_seed() {
             stop: vec![],
             ignore_eos: false,
         };
-        block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).expect("generate").text
+        block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
+            .expect("generate")
+            .text
     };
     let a = run(7);
     assert_eq!(a, run(7), "same seed");
@@ -158,13 +287,27 @@ fn stop_strings_and_cancellation() {
     let engine = load(&read_model(&path), DeviceChoice::Cpu).expect("load");
     let prompt = Prompt::Raw("def fibonacci(n):".into());
     let full = {
-        let req = GenerateRequest { prompt: prompt.clone(), sampling: SamplingParams::greedy(), max_tokens: 40, stop: vec![], ignore_eos: false };
-        block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).expect("generate").text
+        let req = GenerateRequest {
+            prompt: prompt.clone(),
+            sampling: SamplingParams::greedy(),
+            max_tokens: 40,
+            stop: vec![],
+            ignore_eos: false,
+        };
+        block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
+            .expect("generate")
+            .text
     };
     // A stop string made of the middle of the output, likely spanning a token boundary.
     let stop: String = full.chars().skip(6).take(5).collect();
     let cut = full.find(&stop).expect("stop occurs");
-    let req = GenerateRequest { prompt: prompt.clone(), sampling: SamplingParams::greedy(), max_tokens: 40, stop: vec![stop.clone()], ignore_eos: false };
+    let req = GenerateRequest {
+        prompt: prompt.clone(),
+        sampling: SamplingParams::greedy(),
+        max_tokens: 40,
+        stop: vec![stop.clone()],
+        ignore_eos: false,
+    };
     let mut streamed = String::new();
     let g = block_on(engine.generate(&req, &mut |ev| {
         if let kiln_engine::Event::Text { text } = ev {
@@ -175,15 +318,28 @@ fn stop_strings_and_cancellation() {
     .expect("generate");
     assert_eq!(g.finish, kiln_engine::Finish::Stop);
     assert_eq!(g.text, full[..cut], "stop {stop:?}");
-    assert_eq!(streamed, g.text, "nothing past the stop string was streamed");
+    assert_eq!(
+        streamed, g.text,
+        "nothing past the stop string was streamed"
+    );
 
     let mut n = 0;
-    let req = GenerateRequest { prompt, sampling: SamplingParams::greedy(), max_tokens: 40, stop: vec![], ignore_eos: false };
+    let req = GenerateRequest {
+        prompt,
+        sampling: SamplingParams::greedy(),
+        max_tokens: 40,
+        stop: vec![],
+        ignore_eos: false,
+    };
     let g = block_on(engine.generate(&req, &mut |ev| {
         if matches!(ev, kiln_engine::Event::Token { .. }) {
             n += 1;
         }
-        if n == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        if n == 3 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }))
     .expect("generate");
     assert_eq!(g.finish, kiln_engine::Finish::Cancelled);

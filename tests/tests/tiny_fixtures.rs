@@ -47,7 +47,8 @@ struct ChatRef {
 
 fn reference(model: &str) -> Reference {
     let p = fixtures().join("tiny").join(model).join("reference.json");
-    serde_json::from_slice(&std::fs::read(&p).expect("reference.json")).expect("valid reference.json")
+    serde_json::from_slice(&std::fs::read(&p).expect("reference.json"))
+        .expect("valid reference.json")
 }
 
 /// The model variants a reference covers: HF directories and GGUF files.
@@ -55,7 +56,13 @@ fn variants(r: &Reference) -> Vec<String> {
     let mut v: Vec<String> = r
         .files
         .iter()
-        .filter_map(|f| if f.ends_with(".gguf") { Some(f.clone()) } else { f.split_once('/').map(|(d, _)| d.to_string()) })
+        .filter_map(|f| {
+            if f.ends_with(".gguf") {
+                Some(f.clone())
+            } else {
+                f.split_once('/').map(|(d, _)| d.to_string())
+            }
+        })
         .collect();
     v.sort();
     v.dedup();
@@ -79,7 +86,10 @@ fn check_logits(engine: &Engine, r: &Reference, variant: &str) {
     for (pos, (o, w)) in ours.iter().zip(want).enumerate() {
         let scale = w.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         let diff = max_abs_diff(o, w);
-        assert!(diff <= REL_TOL * scale, "{variant} pos {pos}: max abs diff {diff} > {REL_TOL} × scale {scale}");
+        assert!(
+            diff <= REL_TOL * scale,
+            "{variant} pos {pos}: max abs diff {diff} > {REL_TOL} × scale {scale}"
+        );
         assert_eq!(argmax(o), want_argmax[pos], "{variant} pos {pos}: argmax");
     }
 }
@@ -93,14 +103,18 @@ fn check_greedy(engine: &Engine, r: &Reference, variant: &str) {
         ignore_eos: true,
     };
     let g = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).expect("generate");
-    assert_eq!(g.tokens, r.greedy_continuation, "{variant}: greedy continuation (KV cache path)");
+    assert_eq!(
+        g.tokens, r.greedy_continuation,
+        "{variant}: greedy continuation (KV cache path)"
+    );
 }
 
 fn run_model(model: &str, device: DeviceChoice) {
     let r = reference(model);
     let dir = fixtures().join("tiny").join(model);
     for variant in variants(&r) {
-        let engine = load(&read_model(&dir.join(&variant)), device).unwrap_or_else(|e| panic!("{model}/{variant}: {e}"));
+        let engine = load(&read_model(&dir.join(&variant)), device)
+            .unwrap_or_else(|e| panic!("{model}/{variant}: {e}"));
         check_logits(&engine, &r, &variant);
         if !variant.contains("-Q") {
             check_greedy(&engine, &r, &variant);
@@ -136,9 +150,22 @@ fn tokenizer_from_gguf_and_from_tokenizer_json_match_the_reference_ids() {
             }
             let tok = Engine::load_tokenizer(&read_model(&path)).expect("tokenizer");
             for case in &r.tokenizer.cases {
-                assert_eq!(tok.encode_plain(&case.text).expect("encode"), case.ids, "{model}/{source}: {:?}", case.text);
-                assert_eq!(tok.decode(&case.ids).expect("decode").replace("<|im_start|>", "").replace("<|im_end|>", ""),
-                    case.text.replace("<|im_start|>", "").replace("<|im_end|>", ""), "{model}/{source}: round trip");
+                assert_eq!(
+                    tok.encode_plain(&case.text).expect("encode"),
+                    case.ids,
+                    "{model}/{source}: {:?}",
+                    case.text
+                );
+                assert_eq!(
+                    tok.decode(&case.ids)
+                        .expect("decode")
+                        .replace("<|im_start|>", "")
+                        .replace("<|im_end|>", ""),
+                    case.text
+                        .replace("<|im_start|>", "")
+                        .replace("<|im_end|>", ""),
+                    "{model}/{source}: round trip"
+                );
             }
         }
     }
@@ -151,8 +178,13 @@ fn chat_template_renders_like_jinja2() {
         let files = read_model(&fixtures().join("tiny/llama_gqa").join(source));
         let info = Engine::inspect(&files).expect("inspect");
         let src = info.chat_template.expect("template");
-        let t = kiln_engine::ChatTemplate::new(&src, "<|im_start|>", "<|im_end|>").expect("compiles");
-        assert_eq!(t.render(&r.tokenizer.chat.messages, true).expect("renders"), r.tokenizer.chat.rendered, "{source}");
+        let t =
+            kiln_engine::ChatTemplate::new(&src, "<|im_start|>", "<|im_end|>").expect("compiles");
+        assert_eq!(
+            t.render(&r.tokenizer.chat.messages, true).expect("renders"),
+            r.tokenizer.chat.rendered,
+            "{source}"
+        );
     }
 }
 

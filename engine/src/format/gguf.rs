@@ -135,12 +135,50 @@ impl TensorType {
 /// The ggml name of a type id, for error messages about types we do not decode.
 fn ggml_type_name(id: u32) -> String {
     const NAMES: [&str; 40] = [
-        "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K", "Q3_K",
-        "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S",
-        "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64", "IQ1_M", "BF16", "Q4_0_4_4",
-        "Q4_0_4_8", "Q4_0_8_8", "TQ1_0", "TQ2_0", "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8", "MXFP4",
+        "F32",
+        "F16",
+        "Q4_0",
+        "Q4_1",
+        "Q4_2",
+        "Q4_3",
+        "Q5_0",
+        "Q5_1",
+        "Q8_0",
+        "Q8_1",
+        "Q2_K",
+        "Q3_K",
+        "Q4_K",
+        "Q5_K",
+        "Q6_K",
+        "Q8_K",
+        "IQ2_XXS",
+        "IQ2_XS",
+        "IQ3_XXS",
+        "IQ1_S",
+        "IQ4_NL",
+        "IQ3_S",
+        "IQ2_S",
+        "IQ4_XS",
+        "I8",
+        "I16",
+        "I32",
+        "I64",
+        "F64",
+        "IQ1_M",
+        "BF16",
+        "Q4_0_4_4",
+        "Q4_0_4_8",
+        "Q4_0_8_8",
+        "TQ1_0",
+        "TQ2_0",
+        "IQ4_NL_4_4",
+        "IQ4_NL_4_8",
+        "IQ4_NL_8_8",
+        "MXFP4",
     ];
-    NAMES.get(id as usize).map_or_else(|| "unknown".to_string(), |n| n.to_string())
+    NAMES
+        .get(id as usize)
+        .map_or_else(|| "unknown".to_string(), |n| n.to_string())
 }
 
 /// One entry of the tensor table.
@@ -279,7 +317,10 @@ impl<'a> Cursor<'a> {
     }
 
     fn bad(&self, reason: String) -> Error {
-        Error::BadGguf { file: self.file.to_string(), reason: format!("{reason} (offset {})", self.pos) }
+        Error::BadGguf {
+            file: self.file.to_string(),
+            reason: format!("{reason} (offset {})", self.pos),
+        }
     }
 }
 
@@ -296,7 +337,11 @@ fn value_min_size(ty: u32) -> usize {
 impl Gguf {
     /// Parses the header, metadata and tensor table of a GGUF v2/v3 file.
     pub fn parse(file: &str, bytes: &[u8]) -> Result<Self> {
-        let mut c = Cursor { file, bytes, pos: 0 };
+        let mut c = Cursor {
+            file,
+            bytes,
+            pos: 0,
+        };
         let magic = c.take(4)?;
         if magic != MAGIC {
             return Err(Error::BadGguf {
@@ -329,7 +374,9 @@ impl Gguf {
             let name = c.string()?;
             let n_dims = c.u32()?;
             if n_dims == 0 || n_dims > MAX_DIMS {
-                return Err(c.bad(format!("tensor `{name}` has {n_dims} dimensions (1..=4 allowed)")));
+                return Err(c.bad(format!(
+                    "tensor `{name}` has {n_dims} dimensions (1..=4 allowed)"
+                )));
             }
             let mut ne = Vec::with_capacity(n_dims as usize);
             for _ in 0..n_dims {
@@ -362,7 +409,8 @@ impl Gguf {
             let numel = ne.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
             let (block_elems, block_bytes) = ty.block();
             let size = numel.and_then(|n| {
-                (n % block_elems == 0 && ne[0] % block_elems == 0).then(|| n / block_elems * block_bytes)
+                (n % block_elems == 0 && ne[0] % block_elems == 0)
+                    .then(|| n / block_elems * block_bytes)
             });
             let Some(size) = size else {
                 return Err(c.bad(format!(
@@ -385,9 +433,20 @@ impl Gguf {
                 }
             };
             let shape = ne.iter().rev().map(|&d| d as usize).collect();
-            tensors.push(TensorInfo { name, shape, ty, start, end });
+            tensors.push(TensorInfo {
+                name,
+                shape,
+                ty,
+                start,
+                end,
+            });
         }
-        Ok(Self { file: file.to_string(), version, metadata, tensors })
+        Ok(Self {
+            file: file.to_string(),
+            version,
+            metadata,
+            tensors,
+        })
     }
 
     /// The tensor called `name`, if present.
@@ -402,32 +461,43 @@ impl Gguf {
 
     /// A required string value.
     pub fn str(&self, key: &str) -> Result<&str> {
-        self.get(key).and_then(Value::as_str).ok_or_else(|| self.missing(key, "a string"))
+        self.get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.missing(key, "a string"))
     }
 
     /// A required unsigned integer value.
     pub fn u64(&self, key: &str) -> Result<u64> {
-        self.get(key).and_then(Value::as_u64).ok_or_else(|| self.missing(key, "an unsigned integer"))
+        self.get(key)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| self.missing(key, "an unsigned integer"))
     }
 
     /// A required float value.
     pub fn f64(&self, key: &str) -> Result<f64> {
-        self.get(key).and_then(Value::as_f64).ok_or_else(|| self.missing(key, "a number"))
+        self.get(key)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| self.missing(key, "a number"))
     }
 
     fn missing(&self, key: &str, what: &str) -> Error {
-        Error::Config { file: self.file.clone(), reason: format!("metadata `{key}` missing or not {what}") }
+        Error::Config {
+            file: self.file.clone(),
+            reason: format!("metadata `{key}` missing or not {what}"),
+        }
     }
 
     /// Decodes a tensor to f32, row-major in [`TensorInfo::shape`] order.
     pub fn dequantize(&self, bytes: &[u8], t: &TensorInfo) -> Result<Vec<f32>> {
-        let data = bytes.get(t.start..t.end).ok_or_else(|| Error::TensorOutOfBounds {
-            file: self.file.clone(),
-            name: t.name.clone(),
-            start: t.start as u64,
-            end: t.end as u64,
-            len: bytes.len(),
-        })?;
+        let data = bytes
+            .get(t.start..t.end)
+            .ok_or_else(|| Error::TensorOutOfBounds {
+                file: self.file.clone(),
+                name: t.name.clone(),
+                start: t.start as u64,
+                end: t.end as u64,
+                len: bytes.len(),
+            })?;
         Ok(dequantize(t.ty, data, t.numel()))
     }
 }
@@ -436,9 +506,18 @@ impl Gguf {
 pub fn dequantize(ty: TensorType, data: &[u8], n: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(n);
     match ty {
-        TensorType::F32 => out.extend(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-        TensorType::F16 => out.extend(data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())),
-        TensorType::BF16 => out.extend(data.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())),
+        TensorType::F32 => out.extend(
+            data.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        ),
+        TensorType::F16 => out.extend(
+            data.chunks_exact(2)
+                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()),
+        ),
+        TensorType::BF16 => out.extend(
+            data.chunks_exact(2)
+                .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()),
+        ),
         TensorType::Q8_0 => {
             for b in data.chunks_exact(34) {
                 let d = f16::from_le_bytes([b[0], b[1]]).to_f32();

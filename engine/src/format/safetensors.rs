@@ -64,17 +64,31 @@ pub struct SafeTensors {
 impl SafeTensors {
     /// Parses and checks the header of one safetensors file.
     pub fn parse(file: &str, bytes: &[u8]) -> Result<Self> {
-        let bad = |reason: String| Error::BadSafetensors { file: file.to_string(), reason };
-        let Some(len) = bytes.get(..8) else {
-            return Err(Error::Truncated { file: file.to_string(), offset: 0, needed: 8, len: bytes.len() });
+        let bad = |reason: String| Error::BadSafetensors {
+            file: file.to_string(),
+            reason,
         };
-        let n = u64::from_le_bytes([len[0], len[1], len[2], len[3], len[4], len[5], len[6], len[7]]);
+        let Some(len) = bytes.get(..8) else {
+            return Err(Error::Truncated {
+                file: file.to_string(),
+                offset: 0,
+                needed: 8,
+                len: bytes.len(),
+            });
+        };
+        let n = u64::from_le_bytes([
+            len[0], len[1], len[2], len[3], len[4], len[5], len[6], len[7],
+        ]);
         if n > MAX_HEADER || 8 + n > bytes.len() as u64 {
-            return Err(bad(format!("header length {n} does not fit in the {} bytes of the file", bytes.len())));
+            return Err(bad(format!(
+                "header length {n} does not fit in the {} bytes of the file",
+                bytes.len()
+            )));
         }
         let data_start = 8 + n as usize;
-        let header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&bytes[8..data_start])
-            .map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
+        let header: BTreeMap<String, serde_json::Value> =
+            serde_json::from_slice(&bytes[8..data_start])
+                .map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
         let data_len = (bytes.len() - data_start) as u64;
         let mut tensors = BTreeMap::new();
         for (name, value) in header {
@@ -114,25 +128,44 @@ impl SafeTensors {
                 });
             }
             let shape = raw.shape.iter().map(|&d| d as usize).collect();
-            let info = StInfo { shape, dtype, start: data_start + begin as usize, end: data_start + end as usize };
+            let info = StInfo {
+                shape,
+                dtype,
+                start: data_start + begin as usize,
+                end: data_start + end as usize,
+            };
             tensors.insert(name, info);
         }
-        Ok(Self { file: file.to_string(), tensors })
+        Ok(Self {
+            file: file.to_string(),
+            tensors,
+        })
     }
 
     /// Decodes a tensor to f32.
     pub fn to_f32(&self, bytes: &[u8], name: &str, info: &StInfo) -> Result<Vec<f32>> {
-        let data = bytes.get(info.start..info.end).ok_or_else(|| Error::TensorOutOfBounds {
-            file: self.file.clone(),
-            name: name.to_string(),
-            start: info.start as u64,
-            end: info.end as u64,
-            len: bytes.len(),
-        })?;
+        let data = bytes
+            .get(info.start..info.end)
+            .ok_or_else(|| Error::TensorOutOfBounds {
+                file: self.file.clone(),
+                name: name.to_string(),
+                start: info.start as u64,
+                end: info.end as u64,
+                len: bytes.len(),
+            })?;
         Ok(match info.dtype {
-            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::BF16 => data.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
         })
     }
 }
@@ -147,8 +180,10 @@ pub struct ShardIndex {
 impl ShardIndex {
     /// Parses an index file.
     pub fn parse(file: &str, bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::BadSafetensors { file: file.to_string(), reason: format!("invalid index: {e}") })
+        serde_json::from_slice(bytes).map_err(|e| Error::BadSafetensors {
+            file: file.to_string(),
+            reason: format!("invalid index: {e}"),
+        })
     }
 
     /// The shard files, each once, in a stable order.

@@ -23,7 +23,10 @@ impl Arch {
             "llama" => Ok(Arch::Llama),
             "mistral" => Ok(Arch::Mistral),
             "qwen2" => Ok(Arch::Qwen2),
-            other => Err(Error::UnsupportedArchitecture { file: file.to_string(), arch: other.to_string() }),
+            other => Err(Error::UnsupportedArchitecture {
+                file: file.to_string(),
+                arch: other.to_string(),
+            }),
         }
     }
 
@@ -108,8 +111,10 @@ pub struct ModelConfig {
 impl ModelConfig {
     /// Parses and validates config.json.
     pub fn from_json(file: &str, bytes: &[u8]) -> Result<Self> {
-        let config: ModelConfig = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Config { file: file.to_string(), reason: e.to_string() })?;
+        let config: ModelConfig = serde_json::from_slice(bytes).map_err(|e| Error::Config {
+            file: file.to_string(),
+            reason: e.to_string(),
+        })?;
         config.validate(file)?;
         Ok(config)
     }
@@ -134,16 +139,26 @@ impl ModelConfig {
             hidden_size: hidden,
             intermediate_size: usize_of("feed_forward_length")?,
             num_attention_heads: n_heads,
-            num_key_value_heads: Some(g.get(&key("attention.head_count_kv")).and_then(|v| v.as_u64()).map_or(n_heads, |v| v as usize)),
+            num_key_value_heads: Some(
+                g.get(&key("attention.head_count_kv"))
+                    .and_then(|v| v.as_u64())
+                    .map_or(n_heads, |v| v as usize),
+            ),
             num_hidden_layers: usize_of("block_count")?,
             rms_norm_eps: g.f64(&key("attention.layer_norm_rms_epsilon"))?,
-            rope_theta: g.get(&key("rope.freq_base")).and_then(|v| v.as_f64()).unwrap_or(10_000.0),
+            rope_theta: g
+                .get(&key("rope.freq_base"))
+                .and_then(|v| v.as_f64())
+                .unwrap_or(10_000.0),
             // llama.cpp's converter stores llama3 scaling as the `rope_freqs.weight` tensor.
             rope_scaling: None,
             vocab_size,
             max_position_embeddings: usize_of("context_length")?,
             tie_word_embeddings: g.tensor("output.weight").is_none(),
-            head_dim: g.get(&key("attention.key_length")).and_then(|v| v.as_u64()).map(|v| v as usize),
+            head_dim: g
+                .get(&key("attention.key_length"))
+                .and_then(|v| v.as_u64())
+                .map(|v| v as usize),
             attention_bias: g.tensor("blk.0.attn_q.bias").is_some(),
         };
         config.validate(&g.file)?;
@@ -152,7 +167,12 @@ impl ModelConfig {
 
     fn validate(&self, file: &str) -> Result<()> {
         let arch = Arch::parse(file, &self.model_type)?;
-        let bad = |reason: String| Err(Error::Config { file: file.to_string(), reason });
+        let bad = |reason: String| {
+            Err(Error::Config {
+                file: file.to_string(),
+                reason,
+            })
+        };
         let sizes = [
             ("hidden_size", self.hidden_size),
             ("intermediate_size", self.intermediate_size),
@@ -180,18 +200,30 @@ impl ModelConfig {
             ));
         }
         if self.head_dim() % 2 != 0 || self.head_dim() == 0 {
-            return bad(format!("head_dim {} must be even and positive for RoPE", self.head_dim()));
+            return bad(format!(
+                "head_dim {} must be even and positive for RoPE",
+                self.head_dim()
+            ));
         }
         if !(self.rms_norm_eps > 0.0 && self.rms_norm_eps < 1.0) {
-            return bad(format!("rms_norm_eps {} must be in (0, 1)", self.rms_norm_eps));
+            return bad(format!(
+                "rms_norm_eps {} must be in (0, 1)",
+                self.rms_norm_eps
+            ));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
-            return bad(format!("rope_theta {} must be a finite number > 1", self.rope_theta));
+            return bad(format!(
+                "rope_theta {} must be a finite number > 1",
+                self.rope_theta
+            ));
         }
         if let Some(s) = &self.rope_scaling {
             let known = ["llama3", "default", "linear"];
             if !known.contains(&s.rope_type.as_str()) {
-                return bad(format!("rope_scaling type `{}` is not supported (supported: {known:?})", s.rope_type));
+                return bad(format!(
+                    "rope_scaling type `{}` is not supported (supported: {known:?})",
+                    s.rope_type
+                ));
             }
             if !(s.factor.is_finite() && s.factor >= 1.0) {
                 return bad(format!("rope_scaling factor {} must be >= 1", s.factor));
@@ -214,7 +246,8 @@ impl ModelConfig {
 
     /// Per-head width.
     pub fn head_dim(&self) -> usize {
-        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
     /// Whether q/k/v projections have biases.
@@ -227,7 +260,11 @@ impl ModelConfig {
         let (h, i, d) = (self.hidden_size, self.intermediate_size, self.head_dim());
         let attn = h * self.num_attention_heads * d * 2 + h * self.n_kv_heads() * d * 2;
         let block = attn + 3 * h * i + 2 * h;
-        let head = if self.tie_word_embeddings { 0 } else { self.vocab_size * h };
+        let head = if self.tie_word_embeddings {
+            0
+        } else {
+            self.vocab_size * h
+        };
         self.vocab_size * h + self.num_hidden_layers * block + h + head
     }
 
@@ -235,8 +272,12 @@ impl ModelConfig {
     /// (modeling_rope_utils.py: `_compute_default_rope_parameters`, `_compute_llama3_parameters`)
     pub fn inv_freq(&self) -> Vec<f64> {
         let d = self.head_dim();
-        let base: Vec<f64> = (0..d / 2).map(|i| 1.0 / self.rope_theta.powf((2 * i) as f64 / d as f64)).collect();
-        let Some(s) = &self.rope_scaling else { return base };
+        let base: Vec<f64> = (0..d / 2)
+            .map(|i| 1.0 / self.rope_theta.powf((2 * i) as f64 / d as f64))
+            .collect();
+        let Some(s) = &self.rope_scaling else {
+            return base;
+        };
         match s.rope_type.as_str() {
             "linear" => base.iter().map(|f| f / s.factor).collect(),
             "llama3" => {
@@ -251,7 +292,8 @@ impl ModelConfig {
                         } else if wavelen > low_wavelen {
                             f / s.factor
                         } else {
-                            let smooth = (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+                            let smooth = (old / wavelen - s.low_freq_factor)
+                                / (s.high_freq_factor - s.low_freq_factor);
                             (1.0 - smooth) * f / s.factor + smooth * f
                         }
                     })

@@ -45,7 +45,9 @@ pub struct KvCache {
 impl KvCache {
     /// An empty cache for `n_layers` blocks.
     pub fn new(n_layers: usize) -> Self {
-        Self { layers: vec![LayerCache::default(); n_layers] }
+        Self {
+            layers: vec![LayerCache::default(); n_layers],
+        }
     }
 
     /// Tokens cached so far (= position of the next token).

@@ -47,10 +47,26 @@ pub(crate) struct Linear {
 }
 
 impl Linear {
-    fn load(r: &mut dyn WeightReader, prefix: &str, out: usize, inp: usize, bias: bool, dev: &Device) -> crate::Result<Self> {
-        let w = r.read(&format!("{prefix}.weight"), &[out, inp])?;
+    fn load(
+        r: &mut dyn WeightReader,
+        prefix: &str,
+        out: usize,
+        inp: usize,
+        bias: bool,
+        dev: &Device,
+    ) -> crate::Result<Self> {
+        let name = format!("{prefix}.weight");
+        let w = r.read(&name, &[out, inp])?;
         let weight = upload(transpose(&w, out, inp), [inp, out], dev);
-        let bias = if bias { Some(upload(r.read(&format!("{prefix}.bias"), &[out])?, [1, out], dev)) } else { None };
+        let bias = if bias {
+            Some(upload(
+                r.read(&format!("{prefix}.bias"), &[out])?,
+                [1, out],
+                dev,
+            ))
+        } else {
+            None
+        };
         Ok(Self { weight, bias })
     }
 
@@ -76,8 +92,17 @@ pub(crate) struct RmsNorm {
 }
 
 impl RmsNorm {
-    fn load(r: &mut dyn WeightReader, name: &str, hidden: usize, eps: f64, dev: &Device) -> crate::Result<Self> {
-        Ok(Self { weight: upload(r.read(name, &[hidden])?, [1, 1, hidden], dev), eps })
+    fn load(
+        r: &mut dyn WeightReader,
+        name: &str,
+        hidden: usize,
+        eps: f64,
+        dev: &Device,
+    ) -> crate::Result<Self> {
+        Ok(Self {
+            weight: upload(r.read(name, &[hidden])?, [1, 1, hidden], dev),
+            eps,
+        })
     }
 
     /// # Shapes
@@ -108,7 +133,10 @@ impl Rope {
                 sin.extend(inv_freq.iter().map(|f| (p as f64 * f).sin() as f32));
             }
         }
-        Self { cos: upload(cos, [max_pos, d], dev), sin: upload(sin, [max_pos, d], dev) }
+        Self {
+            cos: upload(cos, [max_pos, d], dev),
+            sin: upload(sin, [max_pos, d], dev),
+        }
     }
 
     /// # Shapes
@@ -141,8 +169,18 @@ pub(crate) struct Attention {
 }
 
 impl Attention {
-    fn load(r: &mut dyn WeightReader, prefix: &str, c: &ModelConfig, dev: &Device) -> crate::Result<Self> {
-        let (h, d, nh, nkv) = (c.hidden_size, c.head_dim(), c.num_attention_heads, c.n_kv_heads());
+    fn load(
+        r: &mut dyn WeightReader,
+        prefix: &str,
+        c: &ModelConfig,
+        dev: &Device,
+    ) -> crate::Result<Self> {
+        let (h, d, nh, nkv) = (
+            c.hidden_size,
+            c.head_dim(),
+            c.num_attention_heads,
+            c.n_kv_heads(),
+        );
         let bias = c.qkv_bias();
         let o_bias = c.attention_bias && r.has(&format!("{prefix}.o_proj.bias"));
         Ok(Self {
@@ -170,7 +208,9 @@ impl Attention {
             return x;
         }
         let [b, kv, t, d] = x.dims();
-        x.unsqueeze_dim::<5>(2).expand([b, kv, groups, t, d]).reshape([b, kv * groups, t, d])
+        x.unsqueeze_dim::<5>(2)
+            .expand([b, kv, groups, t, d])
+            .reshape([b, kv * groups, t, d])
     }
 
     /// # Shapes
@@ -178,14 +218,23 @@ impl Attention {
     fn forward(&self, x: Tensor<3>, rope: &Rope, cache: &mut LayerCache) -> Tensor<3> {
         let [b, s, _] = x.dims();
         let start = cache.len();
-        let q = rope.apply(self.heads(self.q_proj.forward(x.clone()), self.n_heads), start); // [b, h, s, d]
+        let q = rope.apply(
+            self.heads(self.q_proj.forward(x.clone()), self.n_heads),
+            start,
+        ); // [b, h, s, d]
         let k = rope.apply(self.heads(self.k_proj.forward(x.clone()), self.n_kv), start); // [b, kv, s, d]
         let v = self.heads(self.v_proj.forward(x), self.n_kv); // [b, kv, s, d]
         let (k, v) = cache.append(k, v); // [b, kv, start + s, d]
         // Causal mask aligned bottom-right, so it also holds with a cache (burn's attention docs).
-        let opts = AttentionModuleOptions { is_causal: s > 1, ..Default::default() };
+        let opts = AttentionModuleOptions {
+            is_causal: s > 1,
+            ..Default::default()
+        };
         let y = attention(q, self.repeat_kv(k), self.repeat_kv(v), None, None, opts); // [b, h, s, d]
-        self.o_proj.forward(y.swap_dims(1, 2).reshape([b, s, self.n_heads * self.head_dim]))
+        self.o_proj.forward(
+            y.swap_dims(1, 2)
+                .reshape([b, s, self.n_heads * self.head_dim]),
+        )
     }
 }
 
@@ -198,7 +247,12 @@ pub(crate) struct Mlp {
 }
 
 impl Mlp {
-    fn load(r: &mut dyn WeightReader, prefix: &str, c: &ModelConfig, dev: &Device) -> crate::Result<Self> {
+    fn load(
+        r: &mut dyn WeightReader,
+        prefix: &str,
+        c: &ModelConfig,
+        dev: &Device,
+    ) -> crate::Result<Self> {
         let (h, i) = (c.hidden_size, c.intermediate_size);
         Ok(Self {
             gate_proj: Linear::load(r, &format!("{prefix}.gate_proj"), i, h, false, dev)?,
@@ -210,7 +264,8 @@ impl Mlp {
     /// # Shapes
     /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+        self.down_proj
+            .forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
     }
 }
 
@@ -224,13 +279,24 @@ pub(crate) struct Block {
 }
 
 impl Block {
-    fn load(r: &mut dyn WeightReader, i: usize, c: &ModelConfig, dev: &Device) -> crate::Result<Self> {
+    fn load(
+        r: &mut dyn WeightReader,
+        i: usize,
+        c: &ModelConfig,
+        dev: &Device,
+    ) -> crate::Result<Self> {
         let p = format!("model.layers.{i}");
         let (h, eps) = (c.hidden_size, c.rms_norm_eps);
         Ok(Self {
             input_layernorm: RmsNorm::load(r, &format!("{p}.input_layernorm.weight"), h, eps, dev)?,
             self_attn: Attention::load(r, &format!("{p}.self_attn"), c, dev)?,
-            post_attention_layernorm: RmsNorm::load(r, &format!("{p}.post_attention_layernorm.weight"), h, eps, dev)?,
+            post_attention_layernorm: RmsNorm::load(
+                r,
+                &format!("{p}.post_attention_layernorm.weight"),
+                h,
+                eps,
+                dev,
+            )?,
             mlp: Mlp::load(r, &format!("{p}.mlp"), c, dev)?,
         })
     }
@@ -238,7 +304,10 @@ impl Block {
     /// # Shapes
     /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
     fn forward(&self, x: Tensor<3>, rope: &Rope, cache: &mut LayerCache) -> Tensor<3> {
-        let x = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rope, cache);
+        let x = x.clone()
+            + self
+                .self_attn
+                .forward(self.input_layernorm.forward(x), rope, cache);
         x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
     }
 }
@@ -251,7 +320,7 @@ pub struct Llama {
     embed_tokens: Vec<f32>,
     layers: Vec<Block>,
     norm: RmsNorm,
-    lm_head: Tensor<2>, // [hidden, vocab]
+    lm_head: Linear, // [hidden, vocab]
     rope: Rope,
     hidden: usize,
     vocab: usize,
@@ -279,17 +348,22 @@ impl Llama {
             on_layer(i + 2, total);
         }
         let norm = RmsNorm::load(r, "model.norm.weight", h, c.rms_norm_eps, device)?;
-        let head = if c.tie_word_embeddings || !r.has("lm_head.weight") {
+        let tied = c.tie_word_embeddings || !r.has("lm_head.weight");
+        let head = if tied {
             transpose(&embed_tokens, v, h)
         } else {
             transpose(&r.read("lm_head.weight", &[v, h])?, v, h)
+        };
+        let lm_head = Linear {
+            weight: upload(head, [h, v], device),
+            bias: None,
         };
         on_layer(total, total);
         Ok(Self {
             embed_tokens,
             layers,
             norm,
-            lm_head: upload(head, [h, v], device),
+            lm_head,
             rope: Rope::new(inv_freq, max_pos, device),
             hidden: h,
             vocab: v,
@@ -333,7 +407,6 @@ impl Llama {
     /// # Shapes
     /// - `h`: `[b, s, hidden]` → `[b, s, vocab]`
     pub fn logits(&self, h: Tensor<3>) -> Tensor<3> {
-        let [b, s, hidden] = h.dims();
-        h.reshape([b * s, hidden]).matmul(self.lm_head.clone()).reshape([b, s, self.vocab])
+        self.lm_head.forward(h)
     }
 }

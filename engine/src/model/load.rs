@@ -56,7 +56,10 @@ impl<'a> Checkpoint<'a> {
         let config = ModelConfig::from_gguf(&g)?;
         let tokenizer = Tokenizer::from_gguf(&g)?;
         let token = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or_default();
-        let eos = g.get("tokenizer.ggml.eos_token_id").and_then(Value::as_u64).map(|v| v as u32);
+        let eos = g
+            .get("tokenizer.ggml.eos_token_id")
+            .and_then(Value::as_u64)
+            .map(|v| v as u32);
         let chat = match g.get("tokenizer.chat_template").and_then(Value::as_str) {
             Some(src) => Some(ChatTemplate::new(src, &token(tokenizer.bos), &token(eos))?),
             None => None,
@@ -83,13 +86,30 @@ impl<'a> Checkpoint<'a> {
         }
         let permuted = matches!(config.arch(), Arch::Llama | Arch::Mistral);
         let (n_heads, n_kv) = (config.num_attention_heads, config.n_kv_heads());
-        let reader = Box::new(GgufReader { g, bytes, permuted, n_heads, n_kv });
-        Ok(Self { config, tokenizer, chat, inv_freq, reader, format: "GGUF".into(), tensor_types })
+        let reader = Box::new(GgufReader {
+            g,
+            bytes,
+            permuted,
+            n_heads,
+            n_kv,
+        });
+        Ok(Self {
+            config,
+            tokenizer,
+            chat,
+            inv_freq,
+            reader,
+            format: "GGUF".into(),
+            tensor_types,
+        })
     }
 
     fn hf(map: &'a BTreeMap<String, Vec<u8>>) -> Result<Self> {
         let need = |name: &str| {
-            map.get(name).ok_or_else(|| Error::Config { file: name.to_string(), reason: "file is missing from the model directory".into() })
+            map.get(name).ok_or_else(|| Error::Config {
+                file: name.to_string(),
+                reason: "file is missing from the model directory".into(),
+            })
         };
         let config = ModelConfig::from_json("config.json", need("config.json")?)?;
         let config_json: Json = serde_json::from_slice(need("config.json")?).unwrap_or(Json::Null);
@@ -110,27 +130,47 @@ impl<'a> Checkpoint<'a> {
         let ids = |v: &Json| -> Vec<u32> {
             match v {
                 Json::Number(n) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
-                Json::Array(a) => a.iter().filter_map(Json::as_u64).map(|n| n as u32).collect(),
+                Json::Array(a) => a
+                    .iter()
+                    .filter_map(Json::as_u64)
+                    .map(|n| n as u32)
+                    .collect(),
                 _ => Vec::new(),
             }
         };
         let mut eos = ids(&gen_config["eos_token_id"]);
         eos.extend(ids(&config_json["eos_token_id"]));
-        let bos = ids(&gen_config["bos_token_id"]).first().or(ids(&config_json["bos_token_id"]).first()).copied();
+        let bos = ids(&gen_config["bos_token_id"])
+            .first()
+            .or(ids(&config_json["bos_token_id"]).first())
+            .copied();
         // tokenizer.json's post-processor is not run (the chat template places special tokens);
         // tokenizer_config.json says whether prompts start with BOS.
         let add_bos = tok_config["add_bos_token"].as_bool().unwrap_or(false);
         let specials = Specials { bos, add_bos, eos };
         let tokenizer = Tokenizer::from_json("tokenizer.json", need("tokenizer.json")?, specials)?;
 
-        let text_of = |v: &Json| v.as_str().or_else(|| v["content"].as_str()).unwrap_or_default().to_string();
+        let text_of = |v: &Json| {
+            v.as_str()
+                .or_else(|| v["content"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
         let template = match &tok_config["chat_template"] {
             Json::String(s) => Some(s.clone()),
-            Json::Array(list) => list.iter().find(|t| t["name"] == "default").and_then(|t| t["template"].as_str()).map(String::from),
+            Json::Array(list) => list
+                .iter()
+                .find(|t| t["name"] == "default")
+                .and_then(|t| t["template"].as_str())
+                .map(String::from),
             _ => None,
         };
         let chat = match template {
-            Some(src) => Some(ChatTemplate::new(&src, &text_of(&tok_config["bos_token"]), &text_of(&tok_config["eos_token"]))?),
+            Some(src) => Some(ChatTemplate::new(
+                &src,
+                &text_of(&tok_config["bos_token"]),
+                &text_of(&tok_config["eos_token"]),
+            )?),
             None => None,
         };
 
@@ -150,14 +190,25 @@ impl<'a> Checkpoint<'a> {
         }
         let inv_freq = config.inv_freq();
         let reader = Box::new(StReader { shards });
-        Ok(Self { config, tokenizer, chat, inv_freq, reader, format: "safetensors".into(), tensor_types })
+        Ok(Self {
+            config,
+            tokenizer,
+            chat,
+            inv_freq,
+            reader,
+            format: "safetensors".into(),
+            tensor_types,
+        })
     }
 }
 
 /// HF key → GGUF key (llama.cpp's tensor naming, gguf-py/gguf/tensor_mapping.py).
 fn gguf_name(hf: &str) -> Option<String> {
-    const TOP: [(&str, &str); 3] =
-        [("model.embed_tokens.weight", "token_embd.weight"), ("model.norm.weight", "output_norm.weight"), ("lm_head.weight", "output.weight")];
+    const TOP: [(&str, &str); 3] = [
+        ("model.embed_tokens.weight", "token_embd.weight"),
+        ("model.norm.weight", "output_norm.weight"),
+        ("lm_head.weight", "output.weight"),
+    ];
     const LAYER: [(&str, &str); 9] = [
         ("self_attn.q_proj", "attn_q"),
         ("self_attn.k_proj", "attn_k"),
@@ -190,9 +241,17 @@ struct GgufReader<'a> {
 impl WeightReader for GgufReader<'_> {
     fn read(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let key = gguf_name(name).unwrap_or_else(|| name.to_string());
-        let t = self.g.tensor(&key).ok_or_else(|| Error::MissingTensor { file: self.g.file.clone(), name: key.clone() })?;
+        let t = self.g.tensor(&key).ok_or_else(|| Error::MissingTensor {
+            file: self.g.file.clone(),
+            name: key.clone(),
+        })?;
         if t.shape != shape {
-            return Err(Error::Shape { file: self.g.file.clone(), name: key, found: t.shape.clone(), expected: shape.to_vec() });
+            return Err(Error::Shape {
+                file: self.g.file.clone(),
+                name: key,
+                found: t.shape.clone(),
+                expected: shape.to_vec(),
+            });
         }
         let data = self.g.dequantize(self.bytes, t)?;
         let heads = if key.contains(".attn_q.") {
@@ -202,11 +261,17 @@ impl WeightReader for GgufReader<'_> {
         } else {
             0
         };
-        Ok(if self.permuted && heads > 0 { unpermute_rows(&data, shape[0], heads) } else { data })
+        Ok(if self.permuted && heads > 0 {
+            unpermute_rows(&data, shape[0], heads)
+        } else {
+            data
+        })
     }
 
     fn has(&self, name: &str) -> bool {
-        self.g.tensor(&gguf_name(name).unwrap_or_else(|| name.to_string())).is_some()
+        self.g
+            .tensor(&gguf_name(name).unwrap_or_else(|| name.to_string()))
+            .is_some()
     }
 }
 
@@ -221,7 +286,8 @@ pub(crate) fn unpermute_rows(data: &[f32], rows: usize, n_head: usize) -> Vec<f3
             for j in 0..2 {
                 let src = h * d + 2 * i + j;
                 let dst = h * d + j * (d / 2) + i;
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&data[src * cols..(src + 1) * cols]);
+                out[dst * cols..(dst + 1) * cols]
+                    .copy_from_slice(&data[src * cols..(src + 1) * cols]);
             }
         }
     }
@@ -247,12 +313,20 @@ impl WeightReader for StReader<'_> {
                 return st.to_f32(bytes, name, info);
             }
         }
-        let file = self.shards.first().map_or_else(|| "model.safetensors".to_string(), |(s, _)| s.file.clone());
-        Err(Error::MissingTensor { file, name: name.to_string() })
+        let file = self
+            .shards
+            .first()
+            .map_or_else(|| "model.safetensors".to_string(), |(s, _)| s.file.clone());
+        Err(Error::MissingTensor {
+            file,
+            name: name.to_string(),
+        })
     }
 
     fn has(&self, name: &str) -> bool {
-        self.shards.iter().any(|(st, _)| st.tensors.contains_key(name))
+        self.shards
+            .iter()
+            .any(|(st, _)| st.tensors.contains_key(name))
     }
 }
 
@@ -262,9 +336,18 @@ mod tests {
 
     #[test]
     fn names_map_to_llama_cpp() {
-        assert_eq!(gguf_name("model.layers.11.self_attn.k_proj.bias").as_deref(), Some("blk.11.attn_k.bias"));
-        assert_eq!(gguf_name("model.layers.0.post_attention_layernorm.weight").as_deref(), Some("blk.0.ffn_norm.weight"));
-        assert_eq!(gguf_name("lm_head.weight").as_deref(), Some("output.weight"));
+        assert_eq!(
+            gguf_name("model.layers.11.self_attn.k_proj.bias").as_deref(),
+            Some("blk.11.attn_k.bias")
+        );
+        assert_eq!(
+            gguf_name("model.layers.0.post_attention_layernorm.weight").as_deref(),
+            Some("blk.0.ffn_norm.weight")
+        );
+        assert_eq!(
+            gguf_name("lm_head.weight").as_deref(),
+            Some("output.weight")
+        );
         assert_eq!(gguf_name("model.layers.0.unknown.weight"), None);
     }
 
@@ -280,7 +363,8 @@ mod tests {
                 for i in 0..d / 2 {
                     let src = h * d + two * (d / 2) + i;
                     let dst = h * d + i * 2 + two;
-                    permuted[dst * cols..(dst + 1) * cols].copy_from_slice(&w[src * cols..(src + 1) * cols]);
+                    permuted[dst * cols..(dst + 1) * cols]
+                        .copy_from_slice(&w[src * cols..(src + 1) * cols]);
                 }
             }
         }

@@ -56,8 +56,16 @@ impl Candidates {
 
     /// Computes `probs` as the softmax of `logits` (max-subtracted, accumulated in f64).
     pub fn softmax(&mut self) {
-        let max = self.logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exps: Vec<f64> = self.logits.iter().map(|&l| f64::from(l - max).exp()).collect();
+        let max = self
+            .logits
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
+        let exps: Vec<f64> = self
+            .logits
+            .iter()
+            .map(|&l| f64::from(l - max).exp())
+            .collect();
         let sum: f64 = exps.iter().sum();
         self.probs = exps.iter().map(|&e| (e / sum) as f32).collect();
     }

@@ -27,7 +27,11 @@ impl Sampler {
             Box::new(MinP(params.min_p)),
             Box::new(Temperature(params.temperature)),
         ];
-        Ok(Self { stages, greedy: params.temperature <= 0.0, rng })
+        Ok(Self {
+            stages,
+            greedy: params.temperature <= 0.0,
+            rng,
+        })
     }
 
     /// Runs the stages over a logits row and selects a token.
@@ -76,7 +80,13 @@ mod tests {
     #[test]
     fn same_seed_same_draws_different_seed_different_draws() {
         let logits: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
-        let params = SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, ..Default::default() };
+        let params = SamplingParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            ..Default::default()
+        };
         let draw = |seed| {
             let mut s = Sampler::new(&params, Rng::new(seed)).unwrap();
             (0..32).map(|_| s.sample(&logits)).collect::<Vec<_>>()
@@ -89,7 +99,13 @@ mod tests {
     fn draws_follow_the_distribution() {
         // p = [0.1, 0.6, 0.3] at T = 1: empirical frequencies within 2 %.
         let logits = [0.1f32.ln(), 0.6f32.ln(), 0.3f32.ln()];
-        let params = SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, ..Default::default() };
+        let params = SamplingParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            ..Default::default()
+        };
         let mut s = Sampler::new(&params, Rng::new(3)).unwrap();
         let mut n = [0usize; 3];
         for _ in 0..20_000 {
@@ -104,11 +120,41 @@ mod tests {
     #[test]
     fn invalid_parameters_are_rejected_with_their_name() {
         let cases: [(SamplingParams, &str); 5] = [
-            (SamplingParams { temperature: -0.5, ..Default::default() }, "invalid parameter `temperature` = -0.5: a number in [0, 100]"),
-            (SamplingParams { temperature: f32::NAN, ..Default::default() }, "invalid parameter `temperature` = NaN: a number in [0, 100]"),
-            (SamplingParams { top_p: 0.0, ..Default::default() }, "invalid parameter `top_p` = 0: a number in (0, 1]"),
-            (SamplingParams { top_p: 1.5, ..Default::default() }, "invalid parameter `top_p` = 1.5: a number in (0, 1]"),
-            (SamplingParams { min_p: -0.1, ..Default::default() }, "invalid parameter `min_p` = -0.1: a number in [0, 1]"),
+            (
+                SamplingParams {
+                    temperature: -0.5,
+                    ..Default::default()
+                },
+                "invalid parameter `temperature` = -0.5: a number in [0, 100]",
+            ),
+            (
+                SamplingParams {
+                    temperature: f32::NAN,
+                    ..Default::default()
+                },
+                "invalid parameter `temperature` = NaN: a number in [0, 100]",
+            ),
+            (
+                SamplingParams {
+                    top_p: 0.0,
+                    ..Default::default()
+                },
+                "invalid parameter `top_p` = 0: a number in (0, 1]",
+            ),
+            (
+                SamplingParams {
+                    top_p: 1.5,
+                    ..Default::default()
+                },
+                "invalid parameter `top_p` = 1.5: a number in (0, 1]",
+            ),
+            (
+                SamplingParams {
+                    min_p: -0.1,
+                    ..Default::default()
+                },
+                "invalid parameter `min_p` = -0.1: a number in [0, 1]",
+            ),
         ];
         for (p, msg) in cases {
             let err = Sampler::new(&p, Rng::new(0)).err().map(|e| e.to_string());

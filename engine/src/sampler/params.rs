@@ -48,26 +48,70 @@ impl Default for SamplingParams {
 impl SamplingParams {
     /// Greedy decoding with every other stage off.
     pub fn greedy() -> Self {
-        Self { temperature: 0.0, top_k: 0, top_p: 1.0, min_p: 0.0, ..Self::default() }
+        Self {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            ..Self::default()
+        }
     }
 
     /// Checks every value's range.
     pub fn validate(&self) -> Result<()> {
         let check = |ok: bool, name: &'static str, value: f32, expected: &'static str| {
-            if ok { Ok(()) } else { Err(Error::Param { name, value: value.to_string(), expected }) }
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::Param {
+                    name,
+                    value: value.to_string(),
+                    expected,
+                })
+            }
         };
         let t = self.temperature;
-        check(t.is_finite() && (0.0..=100.0).contains(&t), "temperature", t, "a number in [0, 100]")?;
+        check(
+            t.is_finite() && (0.0..=100.0).contains(&t),
+            "temperature",
+            t,
+            "a number in [0, 100]",
+        )?;
         let p = self.top_p;
-        check(p.is_finite() && p > 0.0 && p <= 1.0, "top_p", p, "a number in (0, 1]")?;
+        check(
+            p.is_finite() && p > 0.0 && p <= 1.0,
+            "top_p",
+            p,
+            "a number in (0, 1]",
+        )?;
         let m = self.min_p;
-        check(m.is_finite() && (0.0..=1.0).contains(&m), "min_p", m, "a number in [0, 1]")?;
+        check(
+            m.is_finite() && (0.0..=1.0).contains(&m),
+            "min_p",
+            m,
+            "a number in [0, 1]",
+        )?;
         let r = self.repeat_penalty;
-        check(r.is_finite() && r > 0.0 && r <= 10.0, "repeat_penalty", r, "a number in (0, 10]")?;
+        check(
+            r.is_finite() && r > 0.0 && r <= 10.0,
+            "repeat_penalty",
+            r,
+            "a number in (0, 10]",
+        )?;
         let f = self.frequency_penalty;
-        check(f.is_finite() && (-10.0..=10.0).contains(&f), "frequency_penalty", f, "a number in [-10, 10]")?;
+        check(
+            f.is_finite() && (-10.0..=10.0).contains(&f),
+            "frequency_penalty",
+            f,
+            "a number in [-10, 10]",
+        )?;
         let q = self.presence_penalty;
-        check(q.is_finite() && (-10.0..=10.0).contains(&q), "presence_penalty", q, "a number in [-10, 10]")?;
+        check(
+            q.is_finite() && (-10.0..=10.0).contains(&q),
+            "presence_penalty",
+            q,
+            "a number in [-10, 10]",
+        )?;
         Ok(())
     }
 }

@@ -19,7 +19,14 @@ impl Rng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
         let mut x = seed;
-        Self { s: [splitmix(&mut x), splitmix(&mut x), splitmix(&mut x), splitmix(&mut x)] }
+        Self {
+            s: [
+                splitmix(&mut x),
+                splitmix(&mut x),
+                splitmix(&mut x),
+                splitmix(&mut x),
+            ],
+        }
     }
 
     /// An independent generator for lane `lane` of a request seeded with `seed` (temperature lab).
@@ -54,12 +61,21 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream_other_seed_other_stream() {
-        let a: Vec<u64> = (0..4).scan(Rng::new(7), |r, _| Some(r.next_u64())).collect();
-        let b: Vec<u64> = (0..4).scan(Rng::new(7), |r, _| Some(r.next_u64())).collect();
-        let c: Vec<u64> = (0..4).scan(Rng::new(8), |r, _| Some(r.next_u64())).collect();
+        let a: Vec<u64> = (0..4)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        let c: Vec<u64> = (0..4)
+            .scan(Rng::new(8), |r, _| Some(r.next_u64()))
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert_ne!(Rng::for_lane(7, 0).next_u64(), Rng::for_lane(7, 1).next_u64());
+        assert_ne!(
+            Rng::for_lane(7, 0).next_u64(),
+            Rng::for_lane(7, 1).next_u64()
+        );
     }
 
     #[test]

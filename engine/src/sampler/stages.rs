@@ -30,7 +30,14 @@ pub struct Penalties {
 impl Penalties {
     /// A penalty stage; `repeat` divides positive logits and multiplies negative ones.
     pub fn new(last_n: usize, repeat: f32, frequency: f32, presence: f32) -> Self {
-        Self { last_n, repeat, frequency, presence, window: VecDeque::new(), counts: HashMap::new() }
+        Self {
+            last_n,
+            repeat,
+            frequency,
+            presence,
+            window: VecDeque::new(),
+            counts: HashMap::new(),
+        }
     }
 
     fn is_off(&self) -> bool {
@@ -44,7 +51,9 @@ impl Stage for Penalties {
             return;
         }
         for (id, logit) in c.ids.iter().zip(c.logits.iter_mut()) {
-            let Some(&n) = self.counts.get(id) else { continue };
+            let Some(&n) = self.counts.get(id) else {
+                continue;
+            };
             if *logit <= 0.0 {
                 *logit *= self.repeat;
             } else {
@@ -177,7 +186,12 @@ mod tests {
     #[test]
     fn top_k_table() {
         // (k, expected ids)
-        let cases: [(usize, &[u32]); 4] = [(0, &[0, 1, 2, 3]), (1, &[1]), (2, &[1, 3]), (9, &[1, 3, 2, 0])];
+        let cases: [(usize, &[u32]); 4] = [
+            (0, &[0, 1, 2, 3]),
+            (1, &[1]),
+            (2, &[1, 3]),
+            (9, &[1, 3, 2, 0]),
+        ];
         for (k, ids) in cases {
             let mut c = Candidates::from_probs(&[0.1, 0.4, 0.2, 0.3]);
             TopK(k).apply(&mut c);
@@ -191,8 +205,13 @@ mod tests {
     #[test]
     fn top_p_table() {
         // The token that crosses p is kept (cumulative >= p), as in llama.cpp.
-        let cases: [(f32, &[u32]); 5] =
-            [(1.0, &[0, 1, 2, 3]), (0.4, &[1]), (0.5, &[1, 3]), (0.7, &[1, 3]), (0.71, &[1, 3, 2])];
+        let cases: [(f32, &[u32]); 5] = [
+            (1.0, &[0, 1, 2, 3]),
+            (0.4, &[1]),
+            (0.5, &[1, 3]),
+            (0.7, &[1, 3]),
+            (0.71, &[1, 3, 2]),
+        ];
         for (p, ids) in cases {
             let mut c = Candidates::from_probs(&[0.1, 0.4, 0.2, 0.3]);
             TopP(p).apply(&mut c);
@@ -203,7 +222,12 @@ mod tests {
     #[test]
     fn min_p_table() {
         // Threshold is p × max prob = p × 0.4.
-        let cases: [(f32, &[u32]); 4] = [(0.0, &[0, 1, 2, 3]), (0.25, &[0, 1, 2, 3]), (0.5, &[1, 2, 3]), (0.8, &[1])];
+        let cases: [(f32, &[u32]); 4] = [
+            (0.0, &[0, 1, 2, 3]),
+            (0.25, &[0, 1, 2, 3]),
+            (0.5, &[1, 2, 3]),
+            (0.8, &[1]),
+        ];
         for (p, ids) in cases {
             let mut c = Candidates::from_probs(&[0.1, 0.4, 0.2, 0.3]);
             MinP(p).apply(&mut c);
