@@ -190,7 +190,9 @@ impl Engine {
         };
         let mut cache = KvCache::new(self.info.config.num_hidden_layers);
         let t0 = now_ms();
-        let mut logits = self.last_logits(&[prompt.clone()], &mut cache).await?;
+        let mut logits = self
+            .last_logits(std::slice::from_ref(&prompt), &mut cache)
+            .await?;
         timings.prefill_ms = now_ms() - t0;
 
         let mut decoder = StreamDecoder::default();

@@ -92,7 +92,8 @@ mod tests {
 
     #[test]
     fn stop_table() {
-        let cases: [(&[&str], &[&str], &[&str], bool); 7] = [
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a [&'a str], bool);
+        let cases: [Case; 7] = [
             (&[], &["a", "b"], &["a", "b", ""], false),
             (&["END"], &["abc", "EN", "D", "x"], &["abc", "", ""], true),
             (&["END"], &["abcEND"], &["abc"], true),

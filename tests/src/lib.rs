@@ -1,6 +1,9 @@
 //! Helpers shared by kiln's cross-crate tests: fixture paths, model loading, a GGUF writer for
 //! crafting bad files, and tolerance checks.
 
+// Test support: a failed fixture read should stop the test with its message.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -194,12 +197,12 @@ impl GgufWriter {
             offsets.push(offset);
             offset += (data.len() as u64).div_ceil(32) * 32;
         }
-        while out.len() % 32 != 0 {
+        while !out.len().is_multiple_of(32) {
             out.push(0);
         }
         for (_, _, _, data) in &self.tensors {
             out.extend(data);
-            while out.len() % 32 != 0 {
+            while !out.len().is_multiple_of(32) {
                 out.push(0);
             }
         }

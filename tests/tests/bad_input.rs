@@ -1,6 +1,8 @@
 //! Bad input gets a clear error and never a panic: corrupt and hostile model files, broken
 //! configuration, prompts beyond the context, nonsense parameters. Each case pins the message.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop on a failed fixture read
+
 use std::ops::ControlFlow;
 
 use futures_lite::future::block_on;

@@ -3,6 +3,8 @@
 //! produced by scripts/llama_reference.sh (llama.cpp built from source) and are committed under
 //! tests/fixtures/llama_cpp/. Also CPU vs wgpu (lavapipe) on the same model.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop on a failed fixture read
+
 use std::ops::ControlFlow;
 
 use futures_lite::future::block_on;

@@ -5,6 +5,8 @@
 //! f32-exact files and for quantized files against the reference computed from the same
 //! dequantized weights. Argmax must agree at every position. Greedy continuations must agree.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop on a failed fixture read
+
 use std::ops::ControlFlow;
 use std::path::Path;
 

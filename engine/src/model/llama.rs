@@ -143,8 +143,8 @@ impl Rope {
     /// - `x`: `[b, h, s, d]` → `[b, h, s, d]`, positions `start..start + s`
     fn apply(&self, x: Tensor<4>, start: usize) -> Tensor<4> {
         let [_, _, s, d] = x.dims();
-        let cos = self.cos.clone().slice([start..start + s]).unsqueeze::<4>(); // [1, 1, s, d]
-        let sin = self.sin.clone().slice([start..start + s]).unsqueeze::<4>();
+        let cos = self.cos.clone().slice(start..start + s).unsqueeze::<4>(); // [1, 1, s, d]
+        let sin = self.sin.clone().slice(start..start + s).unsqueeze::<4>();
         let x1 = x.clone().narrow(3, 0, d / 2);
         let x2 = x.clone().narrow(3, d / 2, d / 2);
         let rotated = Tensor::cat(vec![x2.neg(), x1], 3); // rotate_half(x)
