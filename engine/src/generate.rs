@@ -168,18 +168,6 @@ impl Engine {
                 max: n_ctx,
             });
         }
-        if let Some(&bad) = prompt
-            .iter()
-            .find(|&&t| t as usize >= self.model.vocab_size())
-        {
-            return Err(Error::Tokenizer {
-                file: self.info.file.clone(),
-                reason: format!(
-                    "token id {bad} is outside the model's vocabulary of {}",
-                    self.model.vocab_size()
-                ),
-            });
-        }
         for &t in &prompt {
             sampler.accept(t);
         }
@@ -188,11 +176,9 @@ impl Engine {
             prompt_tokens: prompt.len(),
             ..Timings::default()
         };
-        let mut cache = KvCache::new(self.info.config.num_hidden_layers);
+        let mut cache = self.new_cache();
         let t0 = now_ms();
-        let mut logits = self
-            .last_logits(std::slice::from_ref(&prompt), &mut cache)
-            .await?;
+        let mut logits = self.step_one(&prompt, &mut cache).await?;
         timings.prefill_ms = now_ms() - t0;
 
         let mut decoder = StreamDecoder::default();
@@ -236,7 +222,7 @@ impl Engine {
             if cache.len() >= n_ctx {
                 break Finish::ContextFull;
             }
-            logits = self.last_logits(&[vec![id]], &mut cache).await?;
+            logits = self.step_one(&[id], &mut cache).await?;
         };
         if finish != Finish::Stop && finish != Finish::Cancelled {
             let mut rest = decoder.flush(&self.tokenizer)?;
@@ -264,13 +250,59 @@ impl Engine {
         })
     }
 
-    /// Logits of the last position of each lane, read back asynchronously.
-    async fn last_logits(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Result<Vec<f32>> {
-        let h = self.model.forward(tokens, cache); // [b, s, hidden]
+    /// [`Engine::step`] for a single lane.
+    async fn step_one(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        let mut rows = self.step(&[tokens.to_vec()], cache).await?;
+        rows.pop()
+            .ok_or_else(|| Error::Readback("no logits row".into()))
+    }
+
+    /// An empty KV cache for this model.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.info.config.num_hidden_layers)
+    }
+
+    /// Feeds `lanes` (each lane the same number of new tokens) through the model, appending to
+    /// `cache`, and returns each lane's last-position logits, read back asynchronously. Lanes
+    /// share positions: fork one prefilled cache and step the forks, or step a batch at once.
+    ///
+    /// # Shapes
+    /// - `lanes`: `b` lanes of `s` ids → `b` rows of `vocab` logits
+    pub async fn step(&self, lanes: &[Vec<u32>], cache: &mut KvCache) -> Result<Vec<Vec<f32>>> {
+        let s = lanes.first().map_or(0, Vec::len);
+        if s == 0 || lanes.iter().any(|l| l.len() != s) {
+            return Err(Error::Param {
+                name: "lanes",
+                value: format!("{} lanes", lanes.len()),
+                expected: "at least one lane, all of the same non-zero length",
+            });
+        }
+        if cache.batch().is_some_and(|b| b != lanes.len()) {
+            return Err(Error::Param {
+                name: "lanes",
+                value: lanes.len().to_string(),
+                expected: "as many lanes as the cache was filled with",
+            });
+        }
+        let vocab = self.model.vocab_size();
+        if let Some(&bad) = lanes.iter().flatten().find(|&&t| t as usize >= vocab) {
+            return Err(Error::Tokenizer {
+                file: self.info.file.clone(),
+                reason: format!("token id {bad} is outside the model's vocabulary of {vocab}"),
+            });
+        }
+        let max = self.model.max_positions();
+        if cache.len() + s > max {
+            return Err(Error::PromptTooLong {
+                len: cache.len() + s,
+                max,
+            });
+        }
+        let h = self.model.forward(lanes, cache); // [b, s, hidden]
         let [b, s, hidden] = h.dims();
         let last = h.slice([0..b, s - 1..s, 0..hidden]); // [b, 1, hidden]
-        let logits = self.model.logits(last); // [b, 1, vocab]
-        read_f32(logits).await
+        let flat = read_f32(self.model.logits(last)).await?; // [b, 1, vocab]
+        Ok(flat.chunks(vocab).map(<[f32]>::to_vec).collect())
     }
 
     /// Logits for every position of `tokens` (one lane, empty cache): for parity tests.
@@ -284,8 +316,16 @@ impl Engine {
                 max: self.model.max_positions(),
             });
         }
-        let mut cache = KvCache::new(self.info.config.num_hidden_layers);
-        let h = self.model.forward(&[tokens.to_vec()], &mut cache);
+        let vocab = self.model.vocab_size();
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(Error::Tokenizer {
+                file: self.info.file.clone(),
+                reason: format!("token id {bad} is outside the model's vocabulary of {vocab}"),
+            });
+        }
+        let h = self
+            .model
+            .forward(&[tokens.to_vec()], &mut self.new_cache());
         let flat = read_f32(self.model.logits(h)).await?;
         Ok(flat
             .chunks(self.model.vocab_size())
@@ -304,10 +344,10 @@ impl Engine {
                 max: self.model.max_positions(),
             });
         }
-        let mut cache = KvCache::new(self.info.config.num_hidden_layers);
-        let mut rows = vec![self.last_logits(&[prompt.to_vec()], &mut cache).await?];
+        let mut cache = self.new_cache();
+        let mut rows = self.step(&[prompt.to_vec()], &mut cache).await?;
         for &t in then {
-            rows.push(self.last_logits(&[vec![t]], &mut cache).await?);
+            rows.extend(self.step(&[vec![t]], &mut cache).await?);
         }
         Ok(rows)
     }

@@ -25,6 +25,7 @@ pub use device::{DeviceChoice, DeviceInfo, init as init_device, now_ms};
 pub use error::{Error, Result};
 pub use generate::{Event, Finish, GenerateRequest, Generation, Prompt, Timings};
 pub use model::config::ModelConfig;
+pub use model::kv_cache::KvCache;
 pub use model::load::ModelFiles;
 pub use sampler::SamplingParams;
 pub use stop::{StopMatcher, StopStep};
@@ -33,12 +34,16 @@ pub use tokenizer::{StreamDecoder, Tokenizer};
 use model::llama::Llama;
 use model::load::Checkpoint;
 
+/// The context used when none is asked for and the model was trained on more (llama.cpp's
+/// `-c` default is of the same order): the RoPE table and the cache grow with it.
+pub const DEFAULT_MAX_CTX: usize = 8192;
+
 /// Options for [`Engine::load`].
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// Where to run.
     pub device: DeviceChoice,
-    /// Context window; `None` = the model's trained context.
+    /// Context window; `None` = the model's trained context, at most [`DEFAULT_MAX_CTX`].
     pub n_ctx: Option<usize>,
 }
 
@@ -126,7 +131,7 @@ impl Engine {
         let mut ck = Checkpoint::open(files)?;
         let max = ck.config.max_position_embeddings;
         let n_ctx = match opts.n_ctx {
-            None => max,
+            None => max.min(DEFAULT_MAX_CTX),
             Some(n) if (2..=max).contains(&n) => n,
             Some(n) => {
                 return Err(Error::Param {

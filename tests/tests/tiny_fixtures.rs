@@ -200,3 +200,88 @@ fn wgpu_matches_reference_too() {
         run_model(model, DeviceChoice::Gpu);
     }
 }
+
+fn close(a: &[f32], b: &[f32], what: &str) {
+    let d = max_abs_diff(a, b);
+    assert!(d <= 1e-4, "{what}: max abs diff {d}");
+}
+
+/// Lanes in one batch, and forks of one prefilled cache, give what separate runs give — the
+/// temperature lab runs its lanes this way.
+#[test]
+fn batched_lanes_and_forked_caches_match_separate_runs() {
+    let r = reference("llama_gqa");
+    let engine = load(
+        &read_model(&fixtures().join("tiny/llama_gqa/gguf/model-F32.gguf")),
+        DeviceChoice::Cpu,
+    )
+    .expect("load");
+    let ids = r.token_ids.clone();
+    let other: Vec<u32> = ids.iter().rev().copied().collect();
+    let last = |t: &[u32]| {
+        block_on(engine.all_logits(t))
+            .expect("logits")
+            .pop()
+            .expect("row")
+    };
+
+    let mut cache = engine.new_cache();
+    let rows = block_on(engine.step(&[ids.clone(), other.clone()], &mut cache)).expect("batch");
+    close(&rows[0], &last(&ids), "lane 0");
+    close(&rows[1], &last(&other), "lane 1");
+    let err =
+        block_on(engine.step(&[vec![5]], &mut cache)).expect_err("lane count must match the cache");
+    assert_eq!(
+        err.to_string(),
+        "invalid parameter `lanes` = 1: as many lanes as the cache was filled with"
+    );
+
+    let mut base = engine.new_cache();
+    block_on(engine.step(&[ids[..4].to_vec()], &mut base)).expect("prefill");
+    let (mut a, mut b) = (base.fork(), base.fork());
+    let ra = block_on(engine.step(&[ids[4..].to_vec()], &mut a)).expect("fork a");
+    let rb = block_on(engine.step(&[other[..3].to_vec()], &mut b)).expect("fork b");
+    close(&ra[0], &last(&ids), "fork a");
+    let mut joined = ids[..4].to_vec();
+    joined.extend(&other[..3]);
+    close(&rb[0], &last(&joined), "fork b");
+    assert_eq!(
+        (base.len(), a.len(), b.len()),
+        (4, ids.len(), 7),
+        "forks do not touch the base"
+    );
+}
+
+/// Multi-byte characters split over byte tokens come out whole, never as U+FFFD.
+#[test]
+fn streaming_decode_never_emits_broken_utf8() {
+    let tok = Engine::load_tokenizer(&read_model(&fixtures().join("tiny/llama_gqa/hf")))
+        .expect("tokenizer");
+    for text in ["café naïve", "🦀 crab", "日本語"] {
+        let ids = tok.encode_plain(text).expect("encode");
+        assert!(
+            ids.len() > text.chars().count() / 2,
+            "{text}: byte-level tokens expected"
+        );
+        let mut dec = kiln_engine::StreamDecoder::default();
+        let mut pieces = Vec::new();
+        for &id in &ids {
+            if let Some(p) = dec.push(&tok, id).expect("push") {
+                pieces.push(p);
+            }
+        }
+        pieces.push(dec.flush(&tok).expect("flush"));
+        assert!(
+            pieces.iter().all(|p| !p.contains('\u{FFFD}')),
+            "{text}: {pieces:?}"
+        );
+        assert_eq!(pieces.concat(), text);
+    }
+    // A sequence cut off mid-character is dropped at the end, not emitted broken.
+    let ids = tok.encode_plain("🦀").expect("encode");
+    let mut dec = kiln_engine::StreamDecoder::default();
+    for &id in &ids[..ids.len() - 1] {
+        assert_eq!(dec.push(&tok, id).expect("push"), None);
+    }
+    assert_eq!(dec.flush(&tok).expect("flush"), "");
+}

@@ -573,6 +573,20 @@ mod tests {
     }
 
     #[test]
+    fn f16_and_bf16_decode() {
+        let h: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|&x| f16::from_f32(x).to_le_bytes())
+            .collect();
+        assert_eq!(dequantize(TensorType::F16, &h, 2), [1.5, -2.0]);
+        let b: Vec<u8> = [0.15625f32, -3.0]
+            .iter()
+            .flat_map(|&x| bf16::from_f32(x).to_le_bytes())
+            .collect();
+        assert_eq!(dequantize(TensorType::BF16, &b, 2), [0.15625, -3.0]);
+    }
+
+    #[test]
     fn q8_0_is_signed() {
         let mut b = f16::from_f32(0.25).to_le_bytes().to_vec();
         b.extend((0..32).map(|i: i32| (i - 16) as i8 as u8));

@@ -60,6 +60,14 @@ impl KvCache {
         self.len() == 0
     }
 
+    /// Lanes the cache holds, once something is cached.
+    pub fn batch(&self) -> Option<usize> {
+        self.layers
+            .first()
+            .and_then(|l| l.kv.as_ref())
+            .map(|(k, _)| k.dims()[0])
+    }
+
     /// An independent copy that shares the tensors already cached.
     pub fn fork(&self) -> Self {
         self.clone()
