@@ -166,7 +166,7 @@ impl ModelConfig {
     }
 
     fn validate(&self, file: &str) -> Result<()> {
-        let arch = Arch::parse(file, &self.model_type)?;
+        Arch::parse(file, &self.model_type)?;
         let bad = |reason: String| {
             Err(Error::Config {
                 file: file.to_string(),
@@ -229,13 +229,11 @@ impl ModelConfig {
                 return bad(format!("rope_scaling factor {} must be >= 1", s.factor));
             }
         }
-        let _ = arch;
         Ok(())
     }
 
-    /// The architecture.
+    /// The architecture (`model_type` was checked when the config was read).
     pub fn arch(&self) -> Arch {
-        // Validated at construction.
         Arch::parse("", &self.model_type).unwrap_or(Arch::Llama)
     }
 
