@@ -76,7 +76,7 @@ struct GenerateArgs {
     /// Maximum new tokens.
     #[arg(long = "max-tokens", short = 'n', default_value_t = 256)]
     max_tokens: usize,
-    /// Stop string (repeatable).
+    /// Stop string (repeatable; `\n` and `\t` are unescaped).
     #[arg(long)]
     stop: Vec<String>,
     /// Print one JSON event per line instead of plain text.
@@ -90,28 +90,40 @@ struct GenerateArgs {
 #[derive(Args, Clone)]
 pub struct SamplingArgs {
     /// Temperature; 0 = greedy.
-    #[arg(long = "temp", default_value_t = 0.8)]
+    #[arg(long = "temp", allow_negative_numbers = true, default_value_t = 0.8)]
     pub temperature: f32,
     /// Top-k (0 = off).
     #[arg(long = "top-k", default_value_t = 40)]
     pub top_k: usize,
     /// Top-p (1 = off).
-    #[arg(long = "top-p", default_value_t = 0.95)]
+    #[arg(long = "top-p", allow_negative_numbers = true, default_value_t = 0.95)]
     pub top_p: f32,
     /// Min-p (0 = off).
-    #[arg(long = "min-p", default_value_t = 0.05)]
+    #[arg(long = "min-p", allow_negative_numbers = true, default_value_t = 0.05)]
     pub min_p: f32,
     /// Repetition penalty (1 = off).
-    #[arg(long = "repeat-penalty", default_value_t = 1.0)]
+    #[arg(
+        long = "repeat-penalty",
+        allow_negative_numbers = true,
+        default_value_t = 1.0
+    )]
     pub repeat_penalty: f32,
     /// Tokens the penalties look back over.
     #[arg(long = "repeat-last-n", default_value_t = 64)]
     pub repeat_last_n: usize,
     /// Frequency penalty.
-    #[arg(long = "frequency-penalty", default_value_t = 0.0)]
+    #[arg(
+        long = "frequency-penalty",
+        allow_negative_numbers = true,
+        default_value_t = 0.0
+    )]
     pub frequency_penalty: f32,
     /// Presence penalty.
-    #[arg(long = "presence-penalty", default_value_t = 0.0)]
+    #[arg(
+        long = "presence-penalty",
+        allow_negative_numbers = true,
+        default_value_t = 0.0
+    )]
     pub presence_penalty: f32,
     /// Seed of the random draw.
     #[arg(long, short, default_value_t = 0)]
@@ -193,7 +205,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
         prompt,
         sampling: args.sampling.params(),
         max_tokens: args.max_tokens,
-        stop: args.stop,
+        stop: args.stop.iter().map(|s| unescape(s)).collect(),
         ignore_eos: false,
     };
     req.sampling.validate()?;
@@ -314,12 +326,46 @@ fn pull() -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+/// `\n`, `\t`, `\\` in stop strings as typed on a command line (as llama.cpp's `--escape`).
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn run() -> Result<()> {
     match Cli::parse().command {
         Command::Generate(a) => generate(a),
         Command::Info { model } => info(model),
         Command::Bench(a) => bench::run(a),
         Command::Tokenize { model, file } => tokenize(model, file),
         Command::Pull => pull(),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kiln: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -127,8 +127,9 @@ impl Engine {
         on_progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Self> {
         let t0 = now_ms();
-        let (device, device_info) = device::init(opts.device).await?;
+        // Headers first: a broken file is reported before any device is touched.
         let mut ck = Checkpoint::open(files)?;
+        let (device, device_info) = device::init(opts.device).await?;
         let max = ck.config.max_position_embeddings;
         let n_ctx = match opts.n_ctx {
             None => max.min(DEFAULT_MAX_CTX),
