@@ -12,5 +12,5 @@ echo "== native tests (cargo test --workspace)"
 cargo test --workspace --locked -- --test-threads=1
 
 echo "== wasm32 build of the engine"
-cargo check -p kiln-engine --locked --target wasm32-unknown-unknown
-echo "wasm32: kiln-engine checks for wasm32-unknown-unknown"
+cargo check -p kiln-engine -p kiln-web --locked --target wasm32-unknown-unknown
+echo "wasm32: kiln-engine and kiln-web check for wasm32-unknown-unknown"

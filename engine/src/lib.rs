@@ -11,6 +11,7 @@ mod error;
 pub mod format;
 mod generate;
 pub mod model;
+pub mod post;
 pub mod sampler;
 mod stop;
 mod tokenizer;
