@@ -45,6 +45,17 @@ enum Command {
     },
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1) into the model directory.
     Pull,
+    /// Syntax-check a source file (Python, JavaScript, TypeScript, Rust, JSON); exit code 1 on errors.
+    Check {
+        /// The file.
+        file: PathBuf,
+        /// Language (default: from the file's extension).
+        #[arg(long)]
+        lang: Option<String>,
+        /// Print the diagnostics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Model and device flags shared by the commands that load a model.
@@ -312,6 +323,33 @@ fn tokenize(model: Option<PathBuf>, file: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+fn check(file: &std::path::Path, lang: Option<&str>, json: bool) -> Result<()> {
+    use kiln_engine::post::{Language, check};
+    let code =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let name = file.display().to_string();
+    let lang = lang.map_or_else(|| Language::from_path(&name), Language::from_tag);
+    let Some(diags) = check(&code, lang) else {
+        bail!(
+            "{name}: no syntax checker for language `{}` (supported: python, javascript, typescript, rust, json)",
+            lang.name()
+        );
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&diags)?);
+    } else if diags.is_empty() {
+        println!("{name}: {} syntax OK", lang.name());
+    } else {
+        for d in &diags {
+            println!("{name}:{}:{}: error: {}", d.line, d.column, d.message);
+        }
+    }
+    if !diags.is_empty() {
+        bail!("{name}: {} syntax error(s)", diags.len());
+    }
+    Ok(())
+}
+
 fn pull() -> Result<()> {
     let script = include_str!("../../scripts/fetch_model.sh");
     let status = std::process::Command::new("bash")
@@ -357,6 +395,7 @@ fn run() -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Tokenize { model, file } => tokenize(model, file),
         Command::Pull => pull(),
+        Command::Check { file, lang, json } => check(&file, lang.as_deref(), json),
     }
 }
 

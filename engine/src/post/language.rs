@@ -40,6 +40,14 @@ impl Language {
         }
     }
 
+    /// From a file name's extension (`main.rs`, `app.tsx`, …).
+    pub fn from_path(path: &str) -> Self {
+        match path.rsplit_once('.') {
+            Some((_, ext)) => Self::from_tag(ext),
+            None => Language::Other,
+        }
+    }
+
     /// The canonical name.
     pub fn name(self) -> &'static str {
         match self {
