@@ -39,13 +39,28 @@ impl Candidates {
         self.ids.is_empty()
     }
 
-    /// Sorts by logit, descending (stable: ties keep id order).
+    /// Sorts by logit, descending (ties keep their current order).
     pub fn sort_desc(&mut self) {
+        self.keep_top(self.len());
+    }
+
+    /// Keeps the `k` largest logits, sorted descending (ties keep their current order). Uses a
+    /// partial selection first, so top-k over a 49k vocabulary does not sort all of it.
+    pub fn keep_top(&mut self, k: usize) {
+        let k = k.min(self.len());
         if self.sorted {
+            self.truncate(k);
             return;
         }
+        // A total order (logit descending, then position) gives the stable sort's result.
+        let logits = &self.logits;
+        let cmp = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
         let mut order: Vec<usize> = (0..self.len()).collect();
-        order.sort_by(|&a, &b| self.logits[b].total_cmp(&self.logits[a]));
+        if k > 0 && k < order.len() {
+            order.select_nth_unstable_by(k - 1, cmp);
+        }
+        order.truncate(k);
+        order.sort_by(cmp);
         self.ids = order.iter().map(|&i| self.ids[i]).collect();
         self.logits = order.iter().map(|&i| self.logits[i]).collect();
         if !self.probs.is_empty() {

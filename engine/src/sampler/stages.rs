@@ -96,8 +96,7 @@ impl Stage for TopK {
         if self.0 == 0 {
             return;
         }
-        c.sort_desc();
-        c.truncate(self.0.min(c.len()));
+        c.keep_top(self.0);
     }
 }
 
