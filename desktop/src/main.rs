@@ -3,6 +3,7 @@
 
 mod bench;
 mod files;
+mod post;
 
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
@@ -45,16 +46,20 @@ enum Command {
     },
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1) into the model directory.
     Pull,
-    /// Syntax-check a source file (Python, JavaScript, TypeScript, Rust, JSON); exit code 1 on errors.
+    /// Syntax-check a source file (Python, JavaScript, TypeScript, Rust, JSON), optionally
+    /// format it, integrate it into a context and run tests on it; exit code 1 on syntax
+    /// errors or failed tests.
     Check {
         /// The file.
         file: PathBuf,
-        /// Language (default: from the file's extension).
+        /// Print the formatted code.
         #[arg(long)]
-        lang: Option<String>,
-        /// Print the diagnostics as JSON.
+        format: bool,
+        /// Print the whole post-processing report as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        post: post::PostArgs,
     },
 }
 
@@ -93,6 +98,11 @@ struct GenerateArgs {
     /// Print one JSON event per line instead of plain text.
     #[arg(long)]
     json: bool,
+    /// Post-process the output: extract, trim, check, truncate, format (see `kiln check`).
+    #[arg(long)]
+    post: bool,
+    #[command(flatten)]
+    post_args: post::PostArgs,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -208,9 +218,9 @@ fn generate(args: GenerateArgs) -> Result<()> {
         None => read_stdin()?,
     };
     let prompt = if args.chat {
-        Prompt::Chat(vec![Message::user(text)])
+        Prompt::Chat(vec![Message::user(text.clone())])
     } else {
-        Prompt::Raw(text)
+        Prompt::Raw(text.clone())
     };
     let req = GenerateRequest {
         prompt,
@@ -253,7 +263,19 @@ fn generate(args: GenerateArgs) -> Result<()> {
         t.generated_tokens,
         t.decode_tok_s()
     );
-    Ok(())
+    if !args.post {
+        return Ok(());
+    }
+    let hit_max = result.finish == kiln_engine::Finish::MaxTokens;
+    let opts = post::generate_options(&args.post_args, args.chat, &text, hit_max)?;
+    let mut report = kiln_engine::post::process(&result.text, &opts);
+    if report.valid != Some(false) {
+        args.post_args.run_tests(&mut report)?;
+    }
+    if !json {
+        println!("----- post-processed ({}) -----", report.language.name());
+    }
+    post::print_report("generated", &report, json, true)
 }
 
 fn info(model: Option<PathBuf>) -> Result<()> {
@@ -323,33 +345,6 @@ fn tokenize(model: Option<PathBuf>, file: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn check(file: &std::path::Path, lang: Option<&str>, json: bool) -> Result<()> {
-    use kiln_engine::post::{Language, check};
-    let code =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let name = file.display().to_string();
-    let lang = lang.map_or_else(|| Language::from_path(&name), Language::from_tag);
-    let Some(diags) = check(&code, lang) else {
-        bail!(
-            "{name}: no syntax checker for language `{}` (supported: python, javascript, typescript, rust, json)",
-            lang.name()
-        );
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&diags)?);
-    } else if diags.is_empty() {
-        println!("{name}: {} syntax OK", lang.name());
-    } else {
-        for d in &diags {
-            println!("{name}:{}:{}: error: {}", d.line, d.column, d.message);
-        }
-    }
-    if !diags.is_empty() {
-        bail!("{name}: {} syntax error(s)", diags.len());
-    }
-    Ok(())
-}
-
 fn pull() -> Result<()> {
     let script = include_str!("../../scripts/fetch_model.sh");
     let status = std::process::Command::new("bash")
@@ -395,7 +390,12 @@ fn run() -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Tokenize { model, file } => tokenize(model, file),
         Command::Pull => pull(),
-        Command::Check { file, lang, json } => check(&file, lang.as_deref(), json),
+        Command::Check {
+            file,
+            format,
+            json,
+            post,
+        } => post::check(&file, &post, json, format),
     }
 }
 

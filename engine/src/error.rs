@@ -98,6 +98,10 @@ pub enum Error {
     /// Reading a tensor back from the device failed.
     #[error("reading back from the device failed: {0}")]
     Readback(String),
+
+    /// Post-processing failed (the sandbox could not run).
+    #[error(transparent)]
+    Post(#[from] kiln_post::Error),
 }
 
 /// Shorthand used throughout the engine.

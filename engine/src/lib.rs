@@ -11,7 +11,7 @@ mod error;
 pub mod format;
 mod generate;
 pub mod model;
-pub mod post;
+pub use kiln_post as post;
 pub mod sampler;
 mod stop;
 mod tokenizer;

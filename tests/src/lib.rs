@@ -209,3 +209,47 @@ impl GgufWriter {
         out
     }
 }
+
+/// HumanEval's problems (`scripts/fetch_humaneval.sh`), if present. When missing the caller
+/// prints why it skips — unless `KILN_REQUIRE_DATA=1` (CI), which fails.
+pub fn humaneval() -> Option<PathBuf> {
+    let dir = std::env::var_os("KILN_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/kiln/data")
+        });
+    let p = dir.join("HumanEval.jsonl");
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("KILN_REQUIRE_DATA").as_deref() == Ok("1") {
+        panic!(
+            "KILN_REQUIRE_DATA=1 but HumanEval is not at {} (run scripts/fetch_humaneval.sh)",
+            p.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: HumanEval not at {} — run scripts/fetch_humaneval.sh to enable this check",
+        p.display()
+    );
+    None
+}
+
+/// Whether the sandbox interpreter for `lang` is missing. Prints why a check is skipped, or
+/// fails when `KILN_REQUIRE_SANDBOX=1` (CI: scripts/setup.sh installs them).
+pub fn interpreter_missing(lang: kiln_engine::post::Language) -> bool {
+    if kiln_engine::post::sandbox::interpreter_available(lang) {
+        return false;
+    }
+    if std::env::var("KILN_REQUIRE_SANDBOX").as_deref() == Ok("1") {
+        panic!(
+            "KILN_REQUIRE_SANDBOX=1 but no interpreter for {}",
+            lang.name()
+        );
+    }
+    eprintln!(
+        "SKIPPED: sandbox check — no interpreter for {} on PATH (python3 / node)",
+        lang.name()
+    );
+    true
+}
