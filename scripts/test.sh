@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: set-up, native tests (CPU and lavapipe wgpu, tiny
-# fixtures and the real default model vs llama.cpp's committed reference), wasm32 build check.
+# fixtures and the real default model vs llama.cpp's committed reference, the sandbox on
+# HumanEval and hostile code), post-processing tables in wasm (Node), wasm32 build check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln/target}"
 export KILN_REQUIRE_MODEL=1 KILN_REQUIRE_GPU=1 KILN_REQUIRE_DATA=1 KILN_REQUIRE_SANDBOX=1
 
 bash scripts/setup.sh
+export PATH="$HOME/.cache/kiln/tools/bin:$PATH"
 
 echo "== native tests (cargo test --workspace)"
 cargo test --workspace --locked -- --test-threads=1
+
+echo "== post-processing tables in wasm32 (wasm-bindgen-test under Node)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p kiln-post --locked --target wasm32-unknown-unknown
 
 echo "== wasm32 build of the engine"
 cargo check -p kiln-engine -p kiln-web --locked --target wasm32-unknown-unknown

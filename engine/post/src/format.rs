@@ -253,6 +253,10 @@ fn take_docstrings(body: &mut [ruff_python_ast::Stmt], docs: &mut Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+    // The same tables run natively and in wasm (wasm-bindgen-test under Node).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     /// (language, input, expected formatter, expected output or None to only check properties)

@@ -546,6 +546,10 @@ fn naming(scan: &Scan) -> Naming {
 
 #[cfg(test)]
 mod tests {
+    // The same tables run natively and in wasm (wasm-bindgen-test under Node).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
     use crate::check;
 

@@ -65,6 +65,10 @@ impl Language {
 
 #[cfg(test)]
 mod tests {
+    // The same tables run natively and in wasm (wasm-bindgen-test under Node).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     #[test]

@@ -251,6 +251,10 @@ pub(crate) fn multiline_strings(code: &str, tokens: &[Token]) -> Vec<(usize, usi
 
 #[cfg(test)]
 mod tests {
+    // The same tables run natively and in wasm (wasm-bindgen-test under Node).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     fn kinds(code: &str, lang: Language) -> Vec<(Kind, &str)> {

@@ -168,6 +168,10 @@ fn json(code: &str) -> Raw {
 
 #[cfg(test)]
 mod tests {
+    // The same tables run natively and in wasm (wasm-bindgen-test under Node).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     /// (language, code, first error's (line, column), or None when valid)

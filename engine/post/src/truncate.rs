@@ -136,6 +136,10 @@ fn indentation_of_line(code: &str, at: usize) -> &str {
 
 #[cfg(test)]
 mod tests {
+    // The same tables run natively and in wasm (wasm-bindgen-test under Node).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     /// (language, scope, input, expected output, expected closers)
