@@ -6,6 +6,7 @@
 mod error;
 mod extract;
 mod format;
+mod imports;
 mod integrate;
 mod language;
 mod lex;

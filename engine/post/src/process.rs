@@ -135,7 +135,11 @@ pub fn process(raw: &str, opts: &PostOptions) -> PostReport {
         (code, lang, rep)
     } else {
         let lang = opts.language.unwrap_or(Language::Other);
-        let stops = if opts.stop_sequences { lang } else { Language::Other };
+        let stops = if opts.stop_sequences {
+            lang
+        } else {
+            Language::Other
+        };
         let (mut code, rep) = trim(raw, stops, opts.hit_max_tokens);
         if let Some(prompt) = &opts.prompt {
             code = reattach_prompt(prompt, &code);
