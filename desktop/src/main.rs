@@ -213,7 +213,7 @@ fn read_stdin() -> Result<String> {
 }
 
 fn generate(args: GenerateArgs) -> Result<()> {
-    let text = match args.prompt {
+    let text = match args.prompt.clone() {
         Some(p) => p,
         None => read_stdin()?,
     };
@@ -226,7 +226,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
         prompt,
         sampling: args.sampling.params(),
         max_tokens: args.max_tokens,
-        stop: args.stop.iter().map(|s| unescape(s)).collect(),
+        stop: stop_strings(&args)?,
         ignore_eos: false,
     };
     req.sampling.validate()?;
@@ -276,6 +276,23 @@ fn generate(args: GenerateArgs) -> Result<()> {
         println!("----- post-processed ({}) -----", report.language.name());
     }
     post::print_report("generated", &report, json, true)
+}
+
+/// The user's stop strings, plus — for a raw completion with `--post --lang` — the language's
+/// stop sequences, so that generation ends where the function does (held back while streaming).
+fn stop_strings(args: &GenerateArgs) -> Result<Vec<String>> {
+    let mut stop: Vec<String> = args.stop.iter().map(|s| unescape(s)).collect();
+    if args.post
+        && !args.chat
+        && let Some(lang) = args.post_args.language()?
+    {
+        stop.extend(
+            kiln_engine::post::stop_sequences(lang)
+                .iter()
+                .map(|s| s.to_string()),
+        );
+    }
+    Ok(stop)
 }
 
 fn info(model: Option<PathBuf>) -> Result<()> {

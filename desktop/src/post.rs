@@ -37,17 +37,22 @@ fn read(path: &Path) -> Result<String> {
 }
 
 impl PostArgs {
-    /// The options for `process`, given what the command knows.
-    pub fn options(&self, default_lang: Option<Language>) -> Result<PostOptions> {
-        let language = match &self.lang {
+    /// The language named by `--lang`, if any.
+    pub fn language(&self) -> Result<Option<Language>> {
+        match &self.lang {
             Some(tag) => match Language::from_tag(tag) {
                 Language::Other => bail!(
                     "unknown language `{tag}` (known: python, javascript, typescript, rust, go, c, json)"
                 ),
-                l => Some(l),
+                l => Ok(Some(l)),
             },
-            None => default_lang,
-        };
+            None => Ok(None),
+        }
+    }
+
+    /// The options for `process`, given what the command knows.
+    pub fn options(&self, default_lang: Option<Language>) -> Result<PostOptions> {
+        let language = self.language()?.or(default_lang);
         let context = match (&self.context_prefix, &self.context_suffix) {
             (None, None) => None,
             (p, s) => Some(Context {

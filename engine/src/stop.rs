@@ -108,4 +108,18 @@ mod tests {
             assert_eq!(s, stopped, "stops {stops:?} chunks {chunks:?}");
         }
     }
+
+    #[test]
+    fn language_stop_sequences_hold_back_across_tokens() {
+        // Python completion streamed token by token: "\n" + "def" arrive separately, and the
+        // newline must not be emitted before we know whether a new top-level `def` starts.
+        let stops: Vec<&str> = crate::post::stop_sequences(crate::post::Language::Python).to_vec();
+        let (out, stopped) = run(&stops, &["    return x", "\n", "\n", "de", "f g():"]);
+        // The first newline is held until the second shows it cannot start a stop sequence.
+        assert_eq!(out, ["    return x", "", "\n", "", ""]);
+        assert!(stopped);
+        let (out, stopped) = run(&stops, &["    y = 1", "\n", "    return y", "\n"]);
+        assert_eq!(out.concat(), "    y = 1\n    return y\n");
+        assert!(!stopped);
+    }
 }
