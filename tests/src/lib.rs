@@ -55,23 +55,52 @@ pub fn load(files: &ModelFiles, device: DeviceChoice) -> kiln_engine::Result<Eng
 /// The default model's path, if `scripts/fetch_model.sh` has put it in place. When it is
 /// missing the caller prints why it skips — unless `KILN_REQUIRE_MODEL=1` (CI), which fails.
 pub fn default_model() -> Option<PathBuf> {
-    let dir = std::env::var_os("KILN_MODEL_DIR")
+    cached(
+        "the default model",
+        ("KILN_MODEL_DIR", ".cache/kiln/models"),
+        "SmolLM2-135M-Instruct-Q4_1.gguf",
+        "KILN_REQUIRE_MODEL",
+        "scripts/fetch_model.sh",
+    )
+}
+
+/// HumanEval's problems (`scripts/fetch_humaneval.sh`), if present; as [`default_model`], with
+/// `KILN_REQUIRE_DATA=1`.
+pub fn humaneval() -> Option<PathBuf> {
+    cached(
+        "HumanEval",
+        ("KILN_DATA_DIR", ".cache/kiln/data"),
+        "HumanEval.jsonl",
+        "KILN_REQUIRE_DATA",
+        "scripts/fetch_humaneval.sh",
+    )
+}
+
+/// A file a fetch script keeps in kiln's cache: `$ENV_DIR/name`, else `$HOME/default/name`.
+fn cached(
+    what: &str,
+    (env_dir, default_dir): (&str, &str),
+    name: &str,
+    require: &str,
+    script: &str,
+) -> Option<PathBuf> {
+    let dir = std::env::var_os(env_dir)
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/kiln/models")
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(default_dir)
         });
-    let p = dir.join("SmolLM2-135M-Instruct-Q4_1.gguf");
+    let p = dir.join(name);
     if p.exists() {
         return Some(p);
     }
-    if std::env::var("KILN_REQUIRE_MODEL").as_deref() == Ok("1") {
+    if std::env::var(require).as_deref() == Ok("1") {
         panic!(
-            "KILN_REQUIRE_MODEL=1 but the default model is not at {} (run scripts/fetch_model.sh)",
+            "{require}=1 but {what} is not at {} (run {script})",
             p.display()
         );
     }
     eprintln!(
-        "SKIPPED: default model not at {} — run scripts/fetch_model.sh to enable this check",
+        "SKIPPED: {what} not at {} — run {script} to enable this check",
         p.display()
     );
     None
@@ -208,31 +237,6 @@ impl GgufWriter {
         }
         out
     }
-}
-
-/// HumanEval's problems (`scripts/fetch_humaneval.sh`), if present. When missing the caller
-/// prints why it skips — unless `KILN_REQUIRE_DATA=1` (CI), which fails.
-pub fn humaneval() -> Option<PathBuf> {
-    let dir = std::env::var_os("KILN_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/kiln/data")
-        });
-    let p = dir.join("HumanEval.jsonl");
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("KILN_REQUIRE_DATA").as_deref() == Ok("1") {
-        panic!(
-            "KILN_REQUIRE_DATA=1 but HumanEval is not at {} (run scripts/fetch_humaneval.sh)",
-            p.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: HumanEval not at {} — run scripts/fetch_humaneval.sh to enable this check",
-        p.display()
-    );
-    None
 }
 
 /// Whether the sandbox interpreter for `lang` is missing. Prints why a check is skipped, or

@@ -200,11 +200,12 @@ fn rust_string(b: &[u8], i: usize) -> Option<(usize, bool)> {
             if rest.first() == Some(&b'\\') {
                 return Some(quoted(b, j + 1, b'\'', false));
             }
-            let ch_len = std::str::from_utf8(&rest[..rest.len().min(4)])
-                .ok()
-                .or_else(|| std::str::from_utf8(&rest[..rest.len().min(1)]).ok())
-                .and_then(|s| s.chars().next())
-                .map_or(1, char::len_utf8);
+            let head = &rest[..rest.len().min(4)];
+            let valid = match std::str::from_utf8(head) {
+                Ok(s) => s,
+                Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
+            };
+            let ch_len = valid.chars().next().map_or(1, char::len_utf8);
             (rest.get(ch_len) == Some(&b'\'')).then_some((j + 1 + ch_len + 1, true))
         }
         _ => None,
@@ -281,10 +282,11 @@ mod tests {
         let code = "fn f<'a>(x: &'a str) -> char { let _ = r#\"}\"#; '{' }";
         let toks = lex(code, Language::Rust);
         assert_eq!(open_brackets(&toks), Some(vec![]));
-        let k = kinds("'\\n' 'é' 'a", Language::Rust);
+        let k = kinds("'\\n' 'é' 'a '日'", Language::Rust);
         assert_eq!(k[0], (Kind::Str { closed: true }, "'\\n'"));
         assert_eq!(k[1], (Kind::Str { closed: true }, "'é'"));
         assert_eq!(k[2], (Kind::Punct('\''), "'"));
+        assert_eq!(k[4], (Kind::Str { closed: true }, "'日'"));
     }
 
     #[test]

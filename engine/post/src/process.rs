@@ -329,6 +329,100 @@ mod tests {
     }
 
     #[test]
+    fn no_input_makes_any_stage_panic() {
+        // Code-shaped noise: fragments that open and close strings, comments, brackets and
+        // fences, multi-byte characters, tabs and CRLF, in random order (seeded, so a failure
+        // reproduces).
+        const BITS: &[&str] = &[
+            "def f(",
+            "):\n",
+            "    ",
+            "\t",
+            "return ",
+            "'",
+            "\"",
+            "'''",
+            "`",
+            "${",
+            "}",
+            "{",
+            "(",
+            ")",
+            "[",
+            "]",
+            "#",
+            "//",
+            "/*",
+            "*/",
+            "\\",
+            "\n",
+            "\r\n",
+            "```python\n",
+            "```\n",
+            "fn ",
+            "'a",
+            "r#\"",
+            "\"#",
+            "é",
+            "日本",
+            "🦀",
+            "\u{FFFD}",
+            "import math\n",
+            "x = ",
+            "1",
+            ":",
+            ";",
+            "=>",
+            "let ",
+            "class A:",
+            "\0",
+        ];
+        let langs = [
+            Language::Python,
+            Language::JavaScript,
+            Language::TypeScript,
+            Language::Rust,
+            Language::Json,
+            Language::Go,
+            Language::Other,
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..3000 {
+            let len = (next() % 40) as usize;
+            let raw: String = (0..len)
+                .map(|_| BITS[(next() % BITS.len() as u64) as usize])
+                .collect();
+            let lang = langs[case % langs.len()];
+            let opts = PostOptions {
+                language: Some(lang),
+                chat: case % 2 == 0,
+                hit_max_tokens: case % 3 == 0,
+                scope: if case % 4 < 2 {
+                    Scope::TopLevel
+                } else {
+                    Scope::Function
+                },
+                prompt: (case % 5 == 0).then(|| "def g():\n".to_string()),
+                context: (case % 7 == 0).then(|| Context {
+                    prefix: raw.chars().rev().collect(),
+                    suffix: "}\n".into(),
+                }),
+                ..PostOptions::default()
+            };
+            let r = process(&raw, &opts);
+            if r.valid == Some(true) {
+                assert!(r.diagnostics.is_empty(), "{raw:?}");
+            }
+        }
+    }
+
+    #[test]
     fn unknown_language_passes_through() {
         let r = process("SELECT 1;", &PostOptions::default());
         assert_eq!((r.code.as_str(), r.valid), ("SELECT 1;\n", None));
