@@ -109,6 +109,30 @@ fn accept_for_auto(info: &DeviceInfo) -> bool {
     cfg!(target_arch = "wasm32") || info.adapter_type != format!("{:?}", DeviceType::Cpu)
 }
 
+/// Lets the host's event loop run once. In a browser worker the CPU backend never awaits
+/// anything real, so without this a `Cancel` message (or any other) could not be delivered until
+/// generation ended; a zero-delay timer yields to the event loop (browsers clamp nested timers to
+/// ≥ 4 ms, small next to a CPU token). Natively it does nothing: the caller's thread is its own.
+pub async fn yield_now() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use js_sys::wasm_bindgen::{JsCast, JsValue};
+        use js_sys::{Function, Promise, Reflect};
+        let tick = Promise::new(&mut |resolve: Function, _reject: Function| {
+            let timer = Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"))
+                .ok()
+                .and_then(|f| f.dyn_into::<Function>().ok());
+            let scheduled =
+                timer.map(|t| t.call2(&JsValue::UNDEFINED, &resolve, &JsValue::from_f64(0.0)));
+            if !matches!(scheduled, Some(Ok(_))) {
+                // No timer (an unusual host): resolve at once rather than hang.
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+        });
+        let _ = tick.await;
+    }
+}
+
 /// Milliseconds from an arbitrary origin, for timings (std's clock traps in wasm).
 pub fn now_ms() -> f64 {
     #[cfg(target_arch = "wasm32")]

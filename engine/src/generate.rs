@@ -222,6 +222,8 @@ impl Engine {
             if cache.len() >= n_ctx {
                 break Finish::ContextFull;
             }
+            // In a browser worker this is where a Cancel message gets delivered.
+            crate::device::yield_now().await;
             logits = self.step_one(&[id], &mut cache).await?;
         };
         if finish != Finish::Stop && finish != Finish::Cancelled {

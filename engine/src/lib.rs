@@ -22,7 +22,7 @@ use serde::Serialize;
 
 pub use burn;
 pub use chat::{ChatTemplate, Message};
-pub use device::{DeviceChoice, DeviceInfo, init as init_device, now_ms};
+pub use device::{DeviceChoice, DeviceInfo, init as init_device, now_ms, yield_now};
 pub use error::{Error, Result};
 pub use generate::{Event, Finish, GenerateRequest, Generation, Prompt, Timings};
 pub use model::config::ModelConfig;

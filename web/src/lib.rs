@@ -1,5 +1,9 @@
-//! kiln-web: the browser playground. For now it re-exports the engine facade so that the
-//! workspace proves the engine links into a browser crate; the Leptos UI and the Web Worker that
-//! owns the engine come with the playground.
+//! kiln-web: the browser playground. The engine runs in a Web Worker; the UI thread only talks
+//! to it through [`protocol`] messages. What can be plain Rust (the message types, the settings
+//! kept in the URL) lives here and is tested natively; the Leptos UI and the worker's browser
+//! glue build for wasm32.
+
+pub mod protocol;
+pub mod settings;
 
 pub use kiln_engine::{DeviceChoice, Engine, GenerateRequest, ModelFiles};

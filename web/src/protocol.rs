@@ -1,0 +1,203 @@
+//! Messages between the playground's UI thread and the Web Worker that owns the engine. They
+//! travel as JSON strings (every engine type is serde already); the bytes of a picked or dropped
+//! model file travel beside the JSON as the browser's `File` object, which is not copied.
+
+use kiln_engine::post::{PostOptions, PostReport};
+use kiln_engine::{DeviceChoice, DeviceInfo, Event, GenerateRequest};
+use serde::{Deserialize, Serialize};
+
+/// Where the model comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelSource {
+    /// The default model served next to the app (`models/…gguf`).
+    Default,
+    /// Any URL the page may fetch.
+    Url {
+        /// The address.
+        url: String,
+    },
+    /// A file the user picked or dropped (its bytes come with the message).
+    File {
+        /// The file's name, for messages.
+        name: String,
+    },
+}
+
+/// UI → worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToWorker {
+    /// Fetch (or read from the browser cache), verify and load a model.
+    Load {
+        /// Where from.
+        source: ModelSource,
+        /// Which backend.
+        device: DeviceChoice,
+        /// Context window, if smaller than the model's.
+        n_ctx: Option<usize>,
+    },
+    /// Generate; the worker answers with `Event`s and, if asked, a `Post` report.
+    Generate {
+        /// The request's id (echoed in every answer).
+        id: u64,
+        /// What to generate.
+        request: GenerateRequest,
+        /// Post-process the text when generation ends.
+        post: Option<PostOptions>,
+    },
+    /// Stop generation `id` (the worker yields to its event loop once per token).
+    Cancel {
+        /// The request to stop.
+        id: u64,
+    },
+    /// Remove every cached model.
+    ClearCache,
+}
+
+/// What the worker knows about the loaded model, for the UI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadedModel {
+    /// File name.
+    pub file: String,
+    /// Architecture.
+    pub arch: String,
+    /// Weight count.
+    pub n_params: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Whether it has a chat template (instruct models: chat mode by default).
+    pub has_chat_template: bool,
+    /// sha256 of the file, hex: the cache key, and part of a reproducible link.
+    pub sha256: String,
+    /// Whether the bytes came from the browser cache (no download).
+    pub from_cache: bool,
+    /// Where the cache is: "opfs", "cache-api", or "memory" (quota errors end up here).
+    pub storage: String,
+    /// Backend and adapter.
+    pub device: DeviceInfo,
+    /// Time from the request to a ready engine, ms.
+    pub load_ms: f64,
+}
+
+/// Worker → UI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromWorker {
+    /// The worker is listening (messages sent before this are lost).
+    Ready {
+        /// kiln's version, for reproducible links.
+        version: String,
+    },
+    /// Progress of a long step.
+    Progress {
+        /// "download", "hash", "cache", "load".
+        stage: String,
+        /// Units done (bytes, or tensors for "load").
+        done: u64,
+        /// Units in all, when known.
+        total: Option<u64>,
+    },
+    /// A model is ready.
+    Loaded(LoadedModel),
+    /// A generation event, with the token's text for the token view.
+    Event {
+        /// The request's id.
+        id: u64,
+        /// The engine's event.
+        event: Event,
+        /// For `Token` events: the token's text.
+        piece: Option<String>,
+    },
+    /// The post-processing report of a finished generation.
+    Post {
+        /// The request's id.
+        id: u64,
+        /// The report.
+        report: Box<PostReport>,
+    },
+    /// Something failed; the worker is still usable.
+    Error {
+        /// The request it concerns, if any.
+        id: Option<u64>,
+        /// The engine's message (it names the file, tensor, sizes or parameter).
+        message: String,
+    },
+}
+
+/// Encodes a message for `postMessage`.
+pub fn encode<T: Serialize>(msg: &T) -> String {
+    // These types hold only strings, numbers and enums: serialisation cannot fail.
+    serde_json::to_string(msg).unwrap_or_default()
+}
+
+/// Decodes a message; a malformed one is an error, never a panic.
+pub fn decode<T: for<'de> Deserialize<'de>>(json: &str) -> Result<T, String> {
+    serde_json::from_str(json).map_err(|e| format!("malformed message: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_engine::{Finish, Prompt, SamplingParams, Timings};
+
+    #[test]
+    fn every_message_round_trips() {
+        let to = [
+            ToWorker::Load {
+                source: ModelSource::Url {
+                    url: "http://127.0.0.1/m.gguf".into(),
+                },
+                device: DeviceChoice::Auto,
+                n_ctx: Some(2048),
+            },
+            ToWorker::Generate {
+                id: 7,
+                request: GenerateRequest {
+                    prompt: Prompt::Raw("def f(".into()),
+                    sampling: SamplingParams::default(),
+                    max_tokens: 16,
+                    stop: vec!["\n\n".into()],
+                    ignore_eos: false,
+                },
+                post: Some(PostOptions::default()),
+            },
+            ToWorker::Cancel { id: 7 },
+            ToWorker::ClearCache,
+        ];
+        for m in to {
+            assert_eq!(decode::<ToWorker>(&encode(&m)), Ok(m));
+        }
+        let from = [
+            FromWorker::Ready {
+                version: "0.1.0".into(),
+            },
+            FromWorker::Progress {
+                stage: "download".into(),
+                done: 10,
+                total: None,
+            },
+            FromWorker::Event {
+                id: 7,
+                event: Event::Done {
+                    finish: Finish::Cancelled,
+                    timings: Timings::default(),
+                },
+                piece: None,
+            },
+            FromWorker::Error {
+                id: None,
+                message: "bad".into(),
+            },
+        ];
+        for m in from {
+            assert_eq!(decode::<FromWorker>(&encode(&m)), Ok(m));
+        }
+    }
+
+    #[test]
+    fn malformed_messages_are_errors() {
+        assert!(decode::<ToWorker>("{\"type\":\"launch\"}").is_err());
+        assert!(decode::<ToWorker>("not json").is_err());
+    }
+}
