@@ -5,5 +5,9 @@
 
 pub mod protocol;
 pub mod settings;
+#[cfg(target_arch = "wasm32")]
+pub mod ui;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
 
 pub use kiln_engine::{DeviceChoice, Engine, GenerateRequest, ModelFiles};
