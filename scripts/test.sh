@@ -17,6 +17,5 @@ echo "== post-processing tables in wasm32 (wasm-bindgen-test under Node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p kiln-post --locked --target wasm32-unknown-unknown
 
-echo "== wasm32 build of the engine"
-cargo check -p kiln-engine -p kiln-web --locked --target wasm32-unknown-unknown
-echo "wasm32: kiln-engine and kiln-web check for wasm32-unknown-unknown"
+echo "== browser end-to-end: Trunk build of the playground (engine + UI for wasm32), headless Chromium"
+bash scripts/e2e.sh

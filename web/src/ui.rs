@@ -53,7 +53,8 @@ impl Ui {
     fn apply(&self, msg: FromWorker, worker: &Worker) {
         match msg {
             FromWorker::Ready { version } => {
-                self.status.set(format!("kiln {version}: loading the default model…"));
+                self.status
+                    .set(format!("kiln {version}: loading the default model…"));
                 send(
                     worker,
                     &ToWorker::Load {
@@ -74,7 +75,11 @@ impl Ui {
                     m.arch,
                     m.n_params as f64 / 1e6,
                     m.device.name,
-                    if m.from_cache { "from the browser cache" } else { "downloaded" },
+                    if m.from_cache {
+                        "from the browser cache"
+                    } else {
+                        "downloaded"
+                    },
                     m.device
                         .note
                         .as_deref()
@@ -119,7 +124,11 @@ impl Ui {
 
 fn send(worker: &Worker, msg: &ToWorker) {
     let o = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&o, &JsValue::from_str("json"), &JsValue::from_str(&encode(msg)));
+    let _ = js_sys::Reflect::set(
+        &o,
+        &JsValue::from_str("json"),
+        &JsValue::from_str(&encode(msg)),
+    );
     let _ = worker.post_message(&o);
 }
 
@@ -160,8 +169,9 @@ fn spawn_worker(ui: Ui) -> Result<Worker, String> {
     on_message.forget();
     let on_error = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
         ui.running.set(None);
-        ui.error
-            .set(format!("the engine worker stopped: {e:?} (reload the page)"));
+        ui.error.set(format!(
+            "the engine worker stopped: {e:?} (reload the page)"
+        ));
     });
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     on_error.forget();
@@ -201,7 +211,8 @@ fn App() -> impl IntoView {
         if let Some(w) = web_sys::window()
             && let Ok(h) = w.history()
         {
-            let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&format!("?{}", s.to_query())));
+            let _ =
+                h.replace_state_with_url(&JsValue::NULL, "", Some(&format!("?{}", s.to_query())));
         }
         let id = next_id.get_value() + 1;
         next_id.set_value(id);

@@ -16,8 +16,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     DedicatedWorkerGlobalScope, File, FileSystemDirectoryHandle, FileSystemFileHandle,
-    FileSystemGetFileOptions, FileSystemWritableFileStream, MessageEvent, ReadableStreamDefaultReader,
-    Response,
+    FileSystemGetFileOptions, FileSystemWritableFileStream, MessageEvent,
+    ReadableStreamDefaultReader, Response,
 };
 
 use crate::protocol::{FromWorker, LoadedModel, ModelSource, ToWorker, decode, encode};
@@ -55,7 +55,9 @@ pub fn start() {
             Ok(ToWorker::Cancel { id }) => state.cancelled.set(Some(id)),
             Ok(msg) => {
                 let (state, s) = (state.clone(), s.clone());
-                wasm_bindgen_futures::spawn_local(async move { handle(&state, &s, msg, file).await });
+                wasm_bindgen_futures::spawn_local(
+                    async move { handle(&state, &s, msg, file).await },
+                );
             }
             Err(message) => post(&s, &FromWorker::Error { id: None, message }),
         }
@@ -72,11 +74,20 @@ pub fn start() {
 
 fn post(scope: &DedicatedWorkerGlobalScope, msg: &FromWorker) {
     let o = Object::new();
-    let _ = Reflect::set(&o, &JsValue::from_str("json"), &JsValue::from_str(&encode(msg)));
+    let _ = Reflect::set(
+        &o,
+        &JsValue::from_str("json"),
+        &JsValue::from_str(&encode(msg)),
+    );
     let _ = scope.post_message(&o);
 }
 
-async fn handle(state: &State, scope: &DedicatedWorkerGlobalScope, msg: ToWorker, file: Option<File>) {
+async fn handle(
+    state: &State,
+    scope: &DedicatedWorkerGlobalScope,
+    msg: ToWorker,
+    file: Option<File>,
+) {
     let id = match &msg {
         ToWorker::Generate { id, .. } => Some(*id),
         _ => None,
@@ -170,15 +181,17 @@ async fn generate(
     request: &GenerateRequest,
     post_opts: Option<&kiln_engine::post::PostOptions>,
 ) -> Result<(), String> {
-    let engine = state
-        .engine
-        .borrow()
-        .clone()
-        .ok_or("no model is loaded")?;
+    let engine = state.engine.borrow().clone().ok_or("no model is loaded")?;
     state.cancelled.set(None);
     let mut on_event = |event: Event| {
         let piece = match &event {
-            Event::Token { id, .. } => engine.tokenizer().token_text(*id),
+            // The token's own text (a byte-level piece of a multi-byte character shows as
+            // U+FFFD: the token view shows tokens, the output shows text).
+            Event::Token { id, .. } => engine
+                .tokenizer()
+                .decode(&[*id])
+                .ok()
+                .or_else(|| engine.tokenizer().token_text(*id)),
             _ => None,
         };
         post(scope, &FromWorker::Event { id, event, piece });
@@ -253,14 +266,21 @@ async fn cached_or_fetched(
     Ok((name, bytes, false, storage))
 }
 
-async fn fetch_with_progress(scope: &DedicatedWorkerGlobalScope, url: &str) -> Result<Vec<u8>, String> {
+async fn fetch_with_progress(
+    scope: &DedicatedWorkerGlobalScope,
+    url: &str,
+) -> Result<Vec<u8>, String> {
     let resp: Response = JsFuture::from(scope.fetch_with_str(url))
         .await
         .map_err(|e| format!("{url}: {}", js_error(&e)))?
         .dyn_into()
         .map_err(|_| format!("{url}: not a response"))?;
     if !resp.ok() {
-        return Err(format!("{url}: HTTP {} {}", resp.status(), resp.status_text()));
+        return Err(format!(
+            "{url}: HTTP {} {}",
+            resp.status(),
+            resp.status_text()
+        ));
     }
     let total = resp
         .headers()
@@ -316,26 +336,39 @@ async fn opfs_read(dir: &FileSystemDirectoryHandle, name: &str) -> Option<Vec<u8
         .ok()?
         .dyn_into()
         .ok()?;
-    let file: File = JsFuture::from(handle.get_file()).await.ok()?.dyn_into().ok()?;
+    let file: File = JsFuture::from(handle.get_file())
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()?;
     read_blob(&file).await.ok()
 }
 
-async fn opfs_write(dir: &FileSystemDirectoryHandle, name: &str, bytes: &[u8]) -> Result<(), String> {
+async fn opfs_write(
+    dir: &FileSystemDirectoryHandle,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), String> {
     let opts = FileSystemGetFileOptions::new();
     opts.set_create(true);
-    let handle: FileSystemFileHandle = JsFuture::from(dir.get_file_handle_with_options(name, &opts))
-        .await
-        .map_err(|e| js_error(&e))?
-        .dyn_into()
-        .map_err(|_| "not a file handle".to_string())?;
+    let handle: FileSystemFileHandle =
+        JsFuture::from(dir.get_file_handle_with_options(name, &opts))
+            .await
+            .map_err(|e| js_error(&e))?
+            .dyn_into()
+            .map_err(|_| "not a file handle".to_string())?;
     let stream: FileSystemWritableFileStream = JsFuture::from(handle.create_writable())
         .await
         .map_err(|e| js_error(&e))?
         .dyn_into()
         .map_err(|_| "not a writable stream".to_string())?;
-    let write = stream.write_with_u8_array(bytes).map_err(|e| js_error(&e))?;
+    let write = stream
+        .write_with_u8_array(bytes)
+        .map_err(|e| js_error(&e))?;
     JsFuture::from(write).await.map_err(|e| js_error(&e))?;
-    JsFuture::from(stream.close()).await.map_err(|e| js_error(&e))?;
+    JsFuture::from(stream.close())
+        .await
+        .map_err(|e| js_error(&e))?;
     Ok(())
 }
 

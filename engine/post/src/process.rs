@@ -127,11 +127,15 @@ pub fn process(raw: &str, opts: &PostOptions) -> PostReport {
         };
         note("extract", ex.code != raw, summary);
         // A fenced block is a whole program: no stop sequences, only the generic clean-ups.
-        let (code, rep) = trim(
-            &ex.code,
-            Language::Other,
-            opts.hit_max_tokens && ex.unterminated,
-        );
+        // A block still open when the token limit hit ends mid-line, whatever newline the
+        // extraction put after it.
+        let cut_tail = opts.hit_max_tokens && ex.unterminated;
+        let body = if cut_tail {
+            ex.code.trim_end_matches('\n')
+        } else {
+            ex.code.as_str()
+        };
+        let (code, rep) = trim(body, Language::Other, cut_tail);
         (code, lang, rep)
     } else {
         let lang = opts.language.unwrap_or(Language::Other);
@@ -313,6 +317,21 @@ mod tests {
         assert_eq!(r.code, format!("{prompt}    return x + 1\n"));
         assert_eq!(r.trim.stopped_at.as_deref(), Some("\ndef"));
         assert_eq!(r.valid, Some(true));
+    }
+
+    #[test]
+    fn an_open_block_cut_by_the_token_limit_loses_its_last_line() {
+        let raw = "```python\ndef square(n):\n    return";
+        let opts = PostOptions {
+            chat: true,
+            hit_max_tokens: true,
+            format: false,
+            ..PostOptions::default()
+        };
+        let r = process(raw, &opts);
+        assert_eq!(r.trim.cut_incomplete_line.as_deref(), Some("    return"));
+        assert_eq!(r.raw_diagnostics[0].line, 1);
+        assert_eq!(r.code, "");
     }
 
     #[test]
