@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: set-up, native tests (CPU and lavapipe wgpu, tiny
 # fixtures and the real default model vs llama.cpp's committed reference, the sandbox on
-# HumanEval and hostile code), post-processing tables in wasm (Node), wasm32 build check.
+# HumanEval and hostile code), post-processing tables in wasm (Node), and the playground built
+# with Trunk and driven in headless Chromium on WebGPU and on the CPU backend.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln/target}"
