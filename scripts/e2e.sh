@@ -12,4 +12,5 @@ fi
 bash scripts/web_build.sh
 cargo build --workspace --locked
 (cd tests/e2e && npm ci --no-audit --no-fund >/dev/null)
+export KILN_BIN="$CARGO_TARGET_DIR/debug/kiln"
 cd tests/e2e && npm test
