@@ -104,6 +104,10 @@ pub enum Event {
         id: u32,
         /// Model probability.
         prob: f32,
+        /// The model's most likely tokens at this step, most likely first, with their
+        /// probabilities (the chosen one among them when it ranks high enough).
+        #[serde(default)]
+        top: Vec<(u32, f32)>,
     },
     /// New text (complete UTF-8, never part of a stop string).
     Text {
@@ -196,12 +200,8 @@ impl Engine {
                 break Finish::Eos;
             }
             tokens.push(id);
-            if on_event(Event::Token {
-                id,
-                prob: probability(&logits, id),
-            })
-            .is_break()
-            {
+            let (prob, top) = probabilities(&logits, id, TOP_ALTERNATIVES);
+            if on_event(Event::Token { id, prob, top }).is_break() {
                 break Finish::Cancelled;
             }
             if let Some(piece) = decoder.push(&self.tokenizer, id)? {
@@ -364,11 +364,44 @@ async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| Error::Readback(format!("{e:?}")))
 }
 
-/// Softmax probability of `id` in `logits`.
-fn probability(logits: &[f32], id: u32) -> f32 {
+/// How many alternatives each `Token` event lists (the playground's token view shows them).
+pub const TOP_ALTERNATIVES: usize = 5;
+
+/// Softmax probability of `id` in `logits`, and the `k` most likely ids with theirs (most likely
+/// first; ties keep the lower id first).
+fn probabilities(logits: &[f32], id: u32, k: usize) -> (f32, Vec<(u32, f32)>) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-    logits
-        .get(id as usize)
-        .map_or(0.0, |&l| (f64::from(l - max).exp() / sum) as f32)
+    let p = |l: f32| (f64::from(l - max).exp() / sum) as f32;
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    for (i, &l) in logits.iter().enumerate() {
+        if best.len() == k && best.last().is_some_and(|&(_, b)| l <= b) {
+            continue;
+        }
+        let at = best.partition_point(|&(_, b)| b >= l);
+        best.insert(at, (i as u32, l));
+        best.truncate(k);
+    }
+    let top = best.into_iter().map(|(i, l)| (i, p(l))).collect();
+    (logits.get(id as usize).map_or(0.0, |&l| p(l)), top)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::probabilities;
+
+    #[test]
+    fn top_alternatives_are_the_most_likely_in_order() {
+        let logits = [0.5, 3.0, -1.0, 3.0, 2.0, f32::NEG_INFINITY, 1.0];
+        let (p, top) = probabilities(&logits, 4, 3);
+        let ids: Vec<u32> = top.iter().map(|&(i, _)| i).collect();
+        assert_eq!(ids, [1, 3, 4]);
+        let z: f32 = logits.iter().map(|&l| (l - 3.0).exp()).sum();
+        assert!((p - (-1.0f32).exp() / z).abs() < 1e-6);
+        assert!((top[0].1 - 1.0 / z).abs() < 1e-6);
+        assert_eq!(top[2].1, p);
+        let (_, all) = probabilities(&logits, 0, 10);
+        assert_eq!(all.len(), logits.len());
+        assert!((all.iter().map(|&(_, p)| p).sum::<f32>() - 1.0).abs() < 1e-5);
+    }
 }

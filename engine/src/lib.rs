@@ -76,6 +76,8 @@ pub struct ModelInfo {
     pub chat_template: Option<String>,
     /// Usable context.
     pub n_ctx: usize,
+    /// Bytes of the largest weight matrix as loaded (f32): the storage buffer a GPU must allow.
+    pub largest_tensor_bytes: u64,
 }
 
 /// A loaded model on a device, ready to generate.
@@ -118,6 +120,7 @@ impl Engine {
             eog: ck.tokenizer.eog.clone(),
             chat_template: ck.chat.as_ref().map(|c| c.source().to_string()),
             n_ctx,
+            largest_tensor_bytes: ck.config.largest_tensor_bytes(),
         }
     }
 

@@ -17,10 +17,12 @@ pub enum ModelSource {
         /// The address.
         url: String,
     },
-    /// A file the user picked or dropped (its bytes come with the message).
-    File {
-        /// The file's name, for messages.
-        name: String,
+    /// Files the user picked or dropped (their bytes come with the message as `File`s, in the
+    /// same order): one GGUF, or a Hugging Face set (`config.json`, `tokenizer.json`,
+    /// `model.safetensors` or its index and shards, …).
+    Files {
+        /// The files' names.
+        names: Vec<String>,
     },
 }
 
@@ -76,9 +78,55 @@ pub struct LoadedModel {
     pub storage: String,
     /// Backend and adapter.
     pub device: DeviceInfo,
+    /// What the browser said about its WebGPU adapter (`None`: no WebGPU at all).
+    pub webgpu: Option<WebGpuAdapter>,
+    /// Bytes of the largest weight matrix as loaded (checked against the GPU's buffer limits).
+    pub largest_tensor_bytes: u64,
     /// Time from the request to a ready engine, ms.
     pub load_ms: f64,
 }
+
+/// The browser's WebGPU adapter, as `navigator.gpu.requestAdapter()` describes it (wgpu does not
+/// pass these on in the browser).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebGpuAdapter {
+    /// `GPUAdapterInfo.vendor` ("google" for SwiftShader).
+    pub vendor: String,
+    /// `GPUAdapterInfo.architecture` ("swiftshader").
+    pub architecture: String,
+    /// `GPUAdapterInfo.description` (often empty).
+    pub description: String,
+    /// A software or otherwise fallback adapter.
+    pub is_fallback: bool,
+    /// Whether the adapter offers `shader-f16`.
+    pub shader_f16: bool,
+    /// `limits.maxBufferSize`, bytes.
+    pub max_buffer_size: u64,
+    /// `limits.maxStorageBufferBindingSize`, bytes.
+    pub max_storage_buffer_binding_size: u64,
+}
+
+impl WebGpuAdapter {
+    /// Whether a weight matrix of `bytes` fits this adapter's buffers; `Err` says which limit.
+    pub fn fits(&self, bytes: u64) -> Result<(), String> {
+        let limit = self
+            .max_buffer_size
+            .min(self.max_storage_buffer_binding_size);
+        if bytes <= limit {
+            return Ok(());
+        }
+        Err(format!(
+            "the model's largest weight matrix needs a {:.0} MiB GPU buffer, but this adapter allows {:.0} MiB \
+             (maxBufferSize {}, maxStorageBufferBindingSize {})",
+            bytes as f64 / MIB,
+            limit as f64 / MIB,
+            self.max_buffer_size,
+            self.max_storage_buffer_binding_size
+        ))
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// Worker → UI.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,7 +147,7 @@ pub enum FromWorker {
         total: Option<u64>,
     },
     /// A model is ready.
-    Loaded(LoadedModel),
+    Loaded(Box<LoadedModel>),
     /// A generation event, with the token's text for the token view.
     Event {
         /// The request's id.
@@ -108,6 +156,9 @@ pub enum FromWorker {
         event: Event,
         /// For `Token` events: the token's text.
         piece: Option<String>,
+        /// For `Token` events: the texts of the event's `top` alternatives, in their order.
+        #[serde(default)]
+        top_pieces: Vec<String>,
     },
     /// The post-processing report of a finished generation.
     Post {
@@ -115,6 +166,12 @@ pub enum FromWorker {
         id: u64,
         /// The report.
         report: Box<PostReport>,
+    },
+    /// The worker's Rust code panicked: the worker cannot be trusted any more and the UI starts a
+    /// new one.
+    Crashed {
+        /// The panic message.
+        message: String,
     },
     /// Something failed; the worker is still usable.
     Error {
@@ -184,15 +241,41 @@ mod tests {
                     timings: Timings::default(),
                 },
                 piece: None,
+                top_pieces: Vec::new(),
+            },
+            FromWorker::Event {
+                id: 7,
+                event: Event::Token {
+                    id: 3,
+                    prob: 0.5,
+                    top: vec![(3, 0.5), (9, 0.25)],
+                },
+                piece: Some("def".into()),
+                top_pieces: vec!["def".into(), "import".into()],
             },
             FromWorker::Error {
                 id: None,
                 message: "bad".into(),
             },
+            FromWorker::Crashed {
+                message: "index out of bounds".into(),
+            },
         ];
         for m in from {
             assert_eq!(decode::<FromWorker>(&encode(&m)), Ok(m));
         }
+    }
+
+    #[test]
+    fn gpu_buffer_limits_are_checked() {
+        let a = WebGpuAdapter {
+            max_buffer_size: 256 << 20,
+            max_storage_buffer_binding_size: 128 << 20,
+            ..WebGpuAdapter::default()
+        };
+        assert_eq!(a.fits(113_246_208), Ok(()));
+        let e = a.fits(600 << 20).unwrap_err();
+        assert!(e.contains("600 MiB") && e.contains("128 MiB"), "{e}");
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The Web Worker that owns the engine. It answers [`ToWorker`] messages with [`FromWorker`]
 //! ones: it fetches a model (with progress), verifies its sha256, keeps it in the Origin Private
-//! File System keyed by that hash (so a second visit loads offline), loads the engine on WebGPU
-//! or the CPU, streams generation events, and post-processes the result.
+//! File System keyed by that hash (the Cache API where there is no OPFS, memory when storage is
+//! refused) so that a second visit loads offline, asks the browser for a WebGPU adapter and checks
+//! its buffer limits, loads the engine on WebGPU or the CPU, streams generation events, and
+//! post-processes the result.
 
 use std::cell::{Cell, RefCell};
 use std::ops::ControlFlow;
 use std::rc::Rc;
 
-use js_sys::{Object, Reflect, Uint8Array};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use kiln_engine::post::process;
 use kiln_engine::{DeviceChoice, Engine, Event, GenerateRequest, LoadOptions, ModelFiles, now_ms};
 use sha2::{Digest, Sha256};
@@ -15,12 +17,14 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    DedicatedWorkerGlobalScope, File, FileSystemDirectoryHandle, FileSystemFileHandle,
+    Blob, Cache, DedicatedWorkerGlobalScope, File, FileSystemDirectoryHandle, FileSystemFileHandle,
     FileSystemGetFileOptions, FileSystemWritableFileStream, MessageEvent,
     ReadableStreamDefaultReader, Response,
 };
 
-use crate::protocol::{FromWorker, LoadedModel, ModelSource, ToWorker, decode, encode};
+use crate::protocol::{
+    FromWorker, LoadedModel, ModelSource, ToWorker, WebGpuAdapter, decode, encode,
+};
 
 /// The default model, copied next to the app by `scripts/web_build.sh`.
 pub const DEFAULT_MODEL_URL: &str = "models/SmolLM2-135M-Instruct-Q4_1.gguf";
@@ -39,6 +43,16 @@ struct State {
 /// Installs the message handler and tells the UI the worker is listening.
 pub fn start() {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    // A panic aborts the wasm instance: say so, and the UI starts a fresh worker.
+    std::panic::set_hook(Box::new(|info| {
+        let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+        post(
+            &scope,
+            &FromWorker::Crashed {
+                message: info.to_string(),
+            },
+        );
+    }));
     let state = Rc::new(State::default());
     let s = scope.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
@@ -47,16 +61,18 @@ pub fn start() {
             .ok()
             .and_then(|j| j.as_string())
             .unwrap_or_default();
-        let file = Reflect::get(&data, &JsValue::from_str("file"))
+        let files: Vec<File> = Reflect::get(&data, &JsValue::from_str("files"))
             .ok()
-            .and_then(|f| f.dyn_into::<File>().ok());
+            .and_then(|f| f.dyn_into::<Array>().ok())
+            .map(|a| a.iter().filter_map(|f| f.dyn_into::<File>().ok()).collect())
+            .unwrap_or_default();
         match decode::<ToWorker>(&json) {
             // Handled at once, between two tokens of a running generation.
             Ok(ToWorker::Cancel { id }) => state.cancelled.set(Some(id)),
             Ok(msg) => {
                 let (state, s) = (state.clone(), s.clone());
                 wasm_bindgen_futures::spawn_local(
-                    async move { handle(&state, &s, msg, file).await },
+                    async move { handle(&state, &s, msg, files).await },
                 );
             }
             Err(message) => post(&s, &FromWorker::Error { id: None, message }),
@@ -86,7 +102,7 @@ async fn handle(
     state: &State,
     scope: &DedicatedWorkerGlobalScope,
     msg: ToWorker,
-    file: Option<File>,
+    files: Vec<File>,
 ) {
     let id = match &msg {
         ToWorker::Generate { id, .. } => Some(*id),
@@ -102,9 +118,9 @@ async fn handle(
             source,
             device,
             n_ctx,
-        } => load(state, scope, source, file, device, n_ctx)
+        } => load(state, scope, source, files, device, n_ctx)
             .await
-            .map(|m| post(scope, &FromWorker::Loaded(m))),
+            .map(|m| post(scope, &FromWorker::Loaded(Box::new(m)))),
         ToWorker::Generate { id, request, post } => {
             generate(state, scope, id, &request, post.as_ref()).await
         }
@@ -121,27 +137,63 @@ async fn load(
     state: &State,
     scope: &DedicatedWorkerGlobalScope,
     source: ModelSource,
-    file: Option<File>,
+    files: Vec<File>,
     device: DeviceChoice,
     n_ctx: Option<usize>,
 ) -> Result<LoadedModel, String> {
     let t0 = now_ms();
-    let (name, bytes, from_cache, storage) = match source {
+    let (files, from_cache, storage) = match source {
         ModelSource::Default => {
-            cached_or_fetched(scope, DEFAULT_MODEL_URL, Some(DEFAULT_MODEL_SHA256)).await?
+            let (name, bytes, hit, storage) =
+                cached_or_fetched(scope, DEFAULT_MODEL_URL, Some(DEFAULT_MODEL_SHA256)).await?;
+            (ModelFiles::Gguf { name, bytes }, hit, storage)
         }
-        ModelSource::Url { url } => cached_or_fetched(scope, &url, None).await?,
-        ModelSource::File { name } => {
-            let f = file.ok_or("the file did not come with the message")?;
-            (name, read_blob(&f).await?, false, "memory".to_string())
+        ModelSource::Url { url } => {
+            let (name, bytes, hit, storage) = cached_or_fetched(scope, &url, None).await?;
+            (ModelFiles::Gguf { name, bytes }, hit, storage)
+        }
+        ModelSource::Files { names } => (
+            read_files(scope, &names, &files).await?,
+            false,
+            "memory".into(),
+        ),
+    };
+    let sha256 = match &files {
+        ModelFiles::Gguf { bytes, .. } => hex(&Sha256::digest(bytes)),
+        ModelFiles::HfDir(map) => {
+            // The hash of the set: each file's name and hash, in name order.
+            let mut h = Sha256::new();
+            for (name, bytes) in map {
+                h.update(name.as_bytes());
+                h.update(Sha256::digest(bytes));
+            }
+            hex(&h.finalize())
         }
     };
-    let sha256 = hex(&Sha256::digest(&bytes));
-    // Free the previous model before the new one's weights are built.
-    *state.engine.borrow_mut() = None;
-    let files = ModelFiles::Gguf {
-        name: name.clone(),
-        bytes,
+    // Headers first: a broken or unsupported file is reported before any device is touched,
+    // and the model that is loaded now stays loaded.
+    let largest = Engine::inspect(&files)
+        .map_err(|e| e.to_string())?
+        .largest_tensor_bytes;
+    let webgpu = probe_webgpu(scope).await;
+    let (choice, note) = match (device, &webgpu) {
+        (DeviceChoice::Cpu, _) => (DeviceChoice::Cpu, None),
+        (DeviceChoice::Gpu, Err(why)) => return Err(why.clone()),
+        (DeviceChoice::Gpu, Ok(a)) => {
+            a.fits(largest)?;
+            (DeviceChoice::Gpu, None)
+        }
+        (DeviceChoice::Auto, Err(why)) => (
+            DeviceChoice::Cpu,
+            Some(format!("{why}: using the CPU backend")),
+        ),
+        (DeviceChoice::Auto, Ok(a)) => match a.fits(largest) {
+            Ok(()) => (DeviceChoice::Auto, None),
+            Err(why) => (
+                DeviceChoice::Cpu,
+                Some(format!("{why}: using the CPU backend")),
+            ),
+        },
     };
     let mut on_progress = |done: usize, total: usize| {
         post(
@@ -153,13 +205,21 @@ async fn load(
             },
         )
     };
-    let engine = Engine::load(&files, &LoadOptions { device, n_ctx }, &mut on_progress)
+    let opts = LoadOptions {
+        device: choice,
+        n_ctx,
+    };
+    let engine = Engine::load(&files, &opts, &mut on_progress)
         .await
         .map_err(|e| e.to_string())?;
     drop(files);
     let info = engine.info();
+    let mut device_info = engine.device().clone();
+    if device_info.note.is_none() {
+        device_info.note = note;
+    }
     let model = LoadedModel {
-        file: name,
+        file: info.file.clone(),
         arch: info.arch.clone(),
         n_params: info.n_params,
         vocab_size: info.vocab_size,
@@ -167,11 +227,92 @@ async fn load(
         sha256,
         from_cache,
         storage,
-        device: engine.device().clone(),
+        device: device_info,
+        webgpu: webgpu.ok(),
+        largest_tensor_bytes: largest,
         load_ms: now_ms() - t0,
     };
     *state.engine.borrow_mut() = Some(Rc::new(engine));
     Ok(model)
+}
+
+/// Reads picked or dropped files: one GGUF, or a Hugging Face set.
+async fn read_files(
+    scope: &DedicatedWorkerGlobalScope,
+    names: &[String],
+    files: &[File],
+) -> Result<ModelFiles, String> {
+    if files.is_empty() || files.len() != names.len() {
+        return Err("the files did not come with the message".into());
+    }
+    let total: f64 = files.iter().map(|f| f.size()).sum();
+    let mut done = 0.0;
+    let mut read = Vec::with_capacity(files.len());
+    for (name, file) in names.iter().zip(files) {
+        let bytes = read_blob(file).await?;
+        done += file.size();
+        post(
+            scope,
+            &FromWorker::Progress {
+                stage: "read".into(),
+                done: done as u64,
+                total: Some(total as u64),
+            },
+        );
+        read.push((name.clone(), bytes));
+    }
+    if read.len() == 1 && !read[0].0.ends_with(".json") && !read[0].0.ends_with(".safetensors") {
+        let (name, bytes) = read.remove(0);
+        return Ok(ModelFiles::Gguf { name, bytes });
+    }
+    Ok(ModelFiles::HfDir(read.into_iter().collect()))
+}
+
+/// Asks the browser for a WebGPU adapter and reads what wgpu does not pass on: the adapter's
+/// vendor and architecture, f16 support and buffer limits. `Err` says why there is no WebGPU.
+async fn probe_webgpu(scope: &DedicatedWorkerGlobalScope) -> Result<WebGpuAdapter, String> {
+    let get = |o: &JsValue, k: &str| Reflect::get(o, &JsValue::from_str(k)).ok();
+    let gpu = get(scope.navigator().as_ref(), "gpu")
+        .filter(|g| g.is_object())
+        .ok_or("this browser has no WebGPU (navigator.gpu is missing)")?;
+    let request: Function = get(&gpu, "requestAdapter")
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or("navigator.gpu.requestAdapter is missing")?;
+    let promise: Promise = request
+        .call0(&gpu)
+        .map_err(|e| format!("WebGPU: {}", js_error(&e)))?
+        .dyn_into()
+        .map_err(|_| "WebGPU: requestAdapter() returned no promise")?;
+    let adapter = JsFuture::from(promise)
+        .await
+        .map_err(|e| format!("WebGPU: {}", js_error(&e)))?;
+    if !adapter.is_object() {
+        return Err("WebGPU offers no adapter here (requestAdapter() returned null)".into());
+    }
+    let info = get(&adapter, "info").unwrap_or(JsValue::UNDEFINED);
+    let text = |k: &str| {
+        get(&info, k)
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    let flag = |o: &JsValue, k: &str| get(o, k).and_then(|v| v.as_bool()).unwrap_or(false);
+    let limits = get(&adapter, "limits").unwrap_or(JsValue::UNDEFINED);
+    let limit = |k: &str| get(&limits, k).and_then(|v| v.as_f64()).unwrap_or(0.0) as u64;
+    let features = get(&adapter, "features").unwrap_or(JsValue::UNDEFINED);
+    let shader_f16 = get(&features, "has")
+        .and_then(|f| f.dyn_into::<Function>().ok())
+        .and_then(|has| has.call1(&features, &JsValue::from_str("shader-f16")).ok())
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    Ok(WebGpuAdapter {
+        vendor: text("vendor"),
+        architecture: text("architecture"),
+        description: text("description"),
+        is_fallback: flag(&info, "isFallbackAdapter") || flag(&adapter, "isFallbackAdapter"),
+        shader_f16,
+        max_buffer_size: limit("maxBufferSize"),
+        max_storage_buffer_binding_size: limit("maxStorageBufferBindingSize"),
+    })
 }
 
 async fn generate(
@@ -183,18 +324,34 @@ async fn generate(
 ) -> Result<(), String> {
     let engine = state.engine.borrow().clone().ok_or("no model is loaded")?;
     state.cancelled.set(None);
+    // The token's own text (a byte-level piece of a multi-byte character shows as U+FFFD: the
+    // token view shows tokens, the output shows text).
+    let text_of = |t: u32| {
+        engine
+            .tokenizer()
+            .decode(&[t])
+            .ok()
+            .or_else(|| engine.tokenizer().token_text(t))
+    };
     let mut on_event = |event: Event| {
-        let piece = match &event {
-            // The token's own text (a byte-level piece of a multi-byte character shows as
-            // U+FFFD: the token view shows tokens, the output shows text).
-            Event::Token { id, .. } => engine
-                .tokenizer()
-                .decode(&[*id])
-                .ok()
-                .or_else(|| engine.tokenizer().token_text(*id)),
-            _ => None,
+        let (piece, top_pieces) = match &event {
+            Event::Token { id, top, .. } => (
+                text_of(*id),
+                top.iter()
+                    .map(|&(t, _)| text_of(t).unwrap_or_default())
+                    .collect(),
+            ),
+            _ => (None, Vec::new()),
         };
-        post(scope, &FromWorker::Event { id, event, piece });
+        post(
+            scope,
+            &FromWorker::Event {
+                id,
+                event,
+                piece,
+                top_pieces,
+            },
+        );
         if state.cancelled.get() == Some(id) {
             ControlFlow::Break(())
         } else {
@@ -214,29 +371,100 @@ async fn generate(
     Ok(())
 }
 
-/// The model's bytes: from OPFS when a verified copy is there, else fetched (with progress),
-/// verified against `expected` when given, and stored for next time.
+/// Where models are kept between visits.
+enum Store {
+    /// The Origin Private File System.
+    Opfs(FileSystemDirectoryHandle),
+    /// The Cache API (browsers without OPFS).
+    CacheApi(Cache),
+}
+
+/// The name of the Cache API cache.
+const CACHE_NAME: &str = "kiln-models";
+
+impl Store {
+    async fn open(scope: &DedicatedWorkerGlobalScope) -> Option<Store> {
+        if let Ok(dir) = opfs_dir(scope).await {
+            return Some(Store::Opfs(dir));
+        }
+        let caches = scope.caches().ok()?;
+        let cache = JsFuture::from(caches.open(CACHE_NAME)).await.ok()?;
+        cache.dyn_into().ok().map(Store::CacheApi)
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Store::Opfs(_) => "opfs",
+            Store::CacheApi(_) => "cache-api",
+        }
+    }
+
+    async fn read(&self, key: &str) -> Option<Vec<u8>> {
+        match self {
+            Store::Opfs(dir) => opfs_read(dir, key).await,
+            Store::CacheApi(cache) => {
+                let hit = JsFuture::from(cache.match_with_str(&cache_url(key)))
+                    .await
+                    .ok()?;
+                let resp: Response = hit.dyn_into().ok()?;
+                let buf = JsFuture::from(resp.array_buffer().ok()?).await.ok()?;
+                Some(Uint8Array::new(&buf).to_vec())
+            }
+        }
+    }
+
+    async fn write(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            Store::Opfs(dir) => opfs_write(dir, key, bytes).await,
+            Store::CacheApi(cache) => {
+                let parts = Array::of1(&Uint8Array::from(bytes));
+                let blob = Blob::new_with_u8_array_sequence(&parts).map_err(|e| js_error(&e))?;
+                let resp = Response::new_with_opt_blob(Some(&blob)).map_err(|e| js_error(&e))?;
+                JsFuture::from(cache.put_with_str(&cache_url(key), &resp))
+                    .await
+                    .map_err(|e| js_error(&e))?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn remove(&self, key: &str) {
+        let done = match self {
+            Store::Opfs(dir) => dir.remove_entry(key),
+            Store::CacheApi(cache) => cache.delete_with_str(&cache_url(key)),
+        };
+        let _ = JsFuture::from(done).await;
+    }
+}
+
+/// Cache API keys are URLs; this one resolves under the app's own path and is never fetched.
+fn cache_url(key: &str) -> String {
+    format!("kiln-cache/{key}")
+}
+
+/// The model's bytes: from the browser cache when a verified copy is there, else fetched (with
+/// progress), verified against `expected` when given, and stored for next time.
 async fn cached_or_fetched(
     scope: &DedicatedWorkerGlobalScope,
     url: &str,
     expected: Option<&str>,
 ) -> Result<(String, Vec<u8>, bool, String), String> {
     let name = url.rsplit('/').next().unwrap_or(url).to_string();
-    let dir = opfs_dir(scope).await.ok();
+    let store = Store::open(scope).await;
     // URLs without a pinned hash are indexed by the hash of the URL.
     let key = match expected {
         Some(h) => format!("{h}.gguf"),
         None => format!("url-{}.gguf", hex(&Sha256::digest(url.as_bytes()))),
     };
-    if let Some(dir) = &dir
-        && let Some(bytes) = opfs_read(dir, &key).await
+    if let Some(store) = &store
+        && let Some(bytes) = store.read(&key).await
     {
         let sha = hex(&Sha256::digest(&bytes));
         if expected.is_none_or(|h| h == sha) {
-            return Ok((name, bytes, true, "opfs".into()));
+            return Ok((name, bytes, true, store.label().into()));
         }
         // A partial or damaged copy: drop it and fetch again.
-        let _ = JsFuture::from(dir.remove_entry(&key)).await;
+        store.remove(&key).await;
     }
     let bytes = fetch_with_progress(scope, url).await?;
     let sha = hex(&Sha256::digest(&bytes));
@@ -247,10 +475,12 @@ async fn cached_or_fetched(
             "{url}: sha256 mismatch (got {sha}, expected {h}): the download is corrupt or not the default model"
         ));
     }
-    let storage = match &dir {
-        Some(dir) => match opfs_write(dir, &key, &bytes).await {
-            Ok(()) => "opfs".to_string(),
+    let storage = match &store {
+        Some(store) => match store.write(&key, &bytes).await {
+            Ok(()) => store.label().to_string(),
             Err(e) => {
+                // A quota error, typically: the model still loads, from memory.
+                store.remove(&key).await;
                 post(
                     scope,
                     &FromWorker::Error {
@@ -372,13 +602,54 @@ async fn opfs_write(
     Ok(())
 }
 
+/// Removes every cached model: all `.gguf` entries in OPFS and the whole Cache API cache.
 async fn clear_cache(scope: &DedicatedWorkerGlobalScope) -> Result<(), String> {
-    let dir = opfs_dir(scope).await?;
-    let names: Vec<String> = vec![format!("{DEFAULT_MODEL_SHA256}.gguf")];
-    for n in names {
-        let _ = JsFuture::from(dir.remove_entry(&n)).await;
+    if let Ok(dir) = opfs_dir(scope).await {
+        for name in opfs_names(&dir).await? {
+            if name.ends_with(".gguf") {
+                JsFuture::from(dir.remove_entry(&name))
+                    .await
+                    .map_err(|e| format!("cannot remove {name}: {}", js_error(&e)))?;
+            }
+        }
+    }
+    if let Ok(caches) = scope.caches() {
+        let _ = JsFuture::from(caches.delete(CACHE_NAME)).await;
     }
     Ok(())
+}
+
+/// The names in an OPFS directory (its `keys()` async iterator, walked through Reflect).
+async fn opfs_names(dir: &FileSystemDirectoryHandle) -> Result<Vec<String>, String> {
+    let call = |o: &JsValue, k: &str| -> Result<JsValue, String> {
+        Reflect::get(o, &JsValue::from_str(k))
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+            .ok_or_else(|| format!("OPFS: no {k}()"))?
+            .call0(o)
+            .map_err(|e| js_error(&e))
+    };
+    let keys = call(dir.as_ref(), "keys")?;
+    let mut names = Vec::new();
+    loop {
+        let step: Promise = call(&keys, "next")?
+            .dyn_into()
+            .map_err(|_| "OPFS: next() returned no promise".to_string())?;
+        let step = JsFuture::from(step).await.map_err(|e| js_error(&e))?;
+        if Reflect::get(&step, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true)
+        {
+            return Ok(names);
+        }
+        if let Some(n) = Reflect::get(&step, &JsValue::from_str("value"))
+            .ok()
+            .and_then(|v| v.as_string())
+        {
+            names.push(n);
+        }
+    }
 }
 
 async fn read_blob(blob: &web_sys::Blob) -> Result<Vec<u8>, String> {

@@ -266,6 +266,14 @@ impl ModelConfig {
         self.vocab_size * h + self.num_hidden_layers * block + h + head
     }
 
+    /// Bytes of the largest weight matrix once loaded as f32 (the embedding table or an MLP
+    /// matrix): a GPU must allow a storage buffer this large to hold it.
+    pub fn largest_tensor_bytes(&self) -> u64 {
+        let h = self.hidden_size as u64;
+        let widest = (self.vocab_size as u64).max(self.intermediate_size as u64);
+        h * widest * 4
+    }
+
     /// RoPE inverse frequencies (length head_dim / 2), with HF's rope_scaling rules applied.
     /// (modeling_rope_utils.py: `_compute_default_rope_parameters`, `_compute_llama3_parameters`)
     pub fn inv_freq(&self) -> Vec<f64> {
