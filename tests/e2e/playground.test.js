@@ -67,41 +67,118 @@ async function ready(page, query = '') {
   return page.textContent('#status');
 }
 
-async function generateGreedy(page) {
-  await page.fill('#prompt', PROMPT);
-  await page.click('button.preset:text-is("0")');
-  await page.fill('#max-tokens', String(MAX_TOKENS));
+async function generate(page, { prompt = PROMPT, preset = '0', maxTokens = MAX_TOKENS, lang = 'python' } = {}) {
+  await page.fill('#prompt', prompt);
+  await page.selectOption('#lang', lang);
+  await page.click(`button.preset:text-is("${preset}")`);
+  await page.fill('#max-tokens', String(maxTokens));
   await page.click('#generate');
-  await page.waitForFunction(
-    () => document.querySelector('#output')?.dataset.done === 'true' && document.querySelector('#timing')?.textContent,
-    null, { timeout: 600_000 });
+  await finished(page);
   return page.textContent('#output');
 }
 
-function nativeGreedy() {
-  const out = execFileSync(KILN, ['generate', '--chat', '--temp', '0', '-n', String(MAX_TOKENS), '--device', 'cpu',
-    '-q', PROMPT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  return out.replace(/\n$/, '');
+async function finished(page) {
+  await page.waitForFunction(
+    () => document.querySelector('#output')?.dataset.done === 'true' && document.querySelector('#timing')?.textContent,
+    null, { timeout: 600_000 });
 }
 
-for (const [name, webgpu, query] of [['webgpu', true, ''], ['cpu', false, '?device=cpu']]) {
-  test(`greedy output on ${name} equals the native engine's, and a second visit uses the cache`, async () => {
+let native;
+function nativeGreedy() {
+  native ??= execFileSync(KILN, ['generate', '--chat', '--temp', '0', '-n', String(MAX_TOKENS), '--device', 'cpu',
+    '-q', PROMPT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).replace(/\n$/, '');
+  return native;
+}
+
+const MODEL_PATH = '/models/SmolLM2-135M-Instruct-Q4_1.gguf';
+
+// 1 and 3: WebGPU (SwiftShader) matches the native engine; the second visit reads the browser cache.
+// 2: without --enable-unsafe-webgpu Chromium offers no adapter: `auto` falls back to the CPU and says so.
+for (const [name, webgpu] of [['webgpu', true], ['fallback', false]]) {
+  test(`${name}: greedy output equals the native engine's, and a second visit uses the cache`, async () => {
     const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-e2e-'));
     const { ctx, page, log } = await browser(webgpu, profile);
     try {
-      const status = await ready(page, query);
+      const status = await ready(page);
       await page.screenshot({ path: path.join(ART, `${name}-1-loaded.png`) });
-      if (name === 'cpu') assert.match(status, /Flex/, status);
-      const text = await generateGreedy(page);
+      const device = await page.textContent('#device-info');
+      if (webgpu) {
+        assert.match(status, /on WebGPU: google swiftshader/, status);
+        assert.match(device, /maxStorageBufferBindingSize \d+ MiB/, device);
+      } else {
+        assert.match(status, /on CPU \(wasm, Flex\)/, status);
+        assert.match(device, /note: WebGPU offers no adapter here .*using the CPU backend/, device);
+      }
+      const text = await generate(page);
       await page.screenshot({ path: path.join(ART, `${name}-2-generated.png`), fullPage: true });
       assert.equal(text, nativeGreedy());
-      const fetched = hits.get('/models/SmolLM2-135M-Instruct-Q4_1.gguf') ?? 0;
-      const again = await ready(page, query);
+      const fetched = hits.get(MODEL_PATH) ?? 0;
+      const again = await ready(page);
       assert.match(again, /from the browser cache/, again);
-      assert.equal(hits.get('/models/SmolLM2-135M-Instruct-Q4_1.gguf') ?? 0, fetched, 'the model was fetched again');
+      assert.equal(hits.get(MODEL_PATH) ?? 0, fetched, 'the model was fetched again');
+      if (!webgpu) await cpuExtras(page);
     } finally {
       fs.writeFileSync(path.join(ART, `${name}-console.log`), log.join('\n'));
       await ctx.close();
     }
   });
+}
+
+// 4 and the rest of the UI, on the (fast) CPU path: corrupt files, cancel, browser test runs, views.
+async function cpuExtras(page) {
+  // A download cut short: the header is intact, the first tensor runs past the end.
+  const real = fs.readFileSync(path.join(DIST, MODEL_PATH));
+  await page.setInputFiles('#model-file', { name: 'truncated.gguf', mimeType: 'application/octet-stream',
+    buffer: real.subarray(0, 5_000_000) });
+  await page.waitForFunction(() => document.querySelector('#error')?.textContent, null, { timeout: 60_000 });
+  assert.match(await page.textContent('#error'),
+    /truncated\.gguf: tensor `token_embd\.weight` data \[\d+, \d+\) lies past the end of the file \(5000000 bytes\)/);
+  await page.screenshot({ path: path.join(ART, 'fallback-3-corrupt.png') });
+  // Nothing is lost: the default model is still loaded.
+  assert.equal(await page.getAttribute('#status', 'data-ready'), 'true');
+  assert.match(await page.textContent('#status'), /SmolLM2-135M-Instruct-Q4_1\.gguf/);
+  await page.setInputFiles('#model-file', { name: 'notes.gguf', mimeType: 'text/plain', buffer: Buffer.from('hello\n') });
+  await page.waitForFunction(() => /magic/.test(document.querySelector('#error')?.textContent ?? ''), null,
+    { timeout: 60_000 });
+  assert.match(await page.textContent('#error'), /notes\.gguf: not a GGUF file: wrong magic \[68, 65, 6c, 6c\]/);
+
+  // Cancel mid-generation, then generate again.
+  await page.fill('#prompt', 'Write a long essay about the history of programming languages.');
+  await page.click('button.preset:text-is("0.7")');
+  await page.fill('#max-tokens', '400');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.querySelectorAll('#tokens .token').length >= 8, null, { timeout: 120_000 });
+  // The UI thread stays responsive while tokens stream: typing lands at once.
+  const t0 = Date.now();
+  await page.fill('#seed', '7');
+  assert.ok(Date.now() - t0 < 2000, `typing took ${Date.now() - t0} ms during generation`);
+  await page.click('#cancel');
+  await finished(page);
+  assert.equal(await page.getAttribute('#timing', 'data-finish'), 'Cancelled');
+  const n = await page.locator('#tokens .token').count();
+  assert.ok(n < 400, `${n} tokens after cancel`);
+  await page.screenshot({ path: path.join(ART, 'fallback-4-cancelled.png') });
+  assert.equal(await generate(page), nativeGreedy(), 'after a cancel, greedy output is still the native one');
+
+  // JavaScript tests in throwaway workers: pass, fail, a hang, and a refused network call.
+  await generate(page, { prompt: 'Write a JavaScript function add(a, b) that returns the sum of a and b.',
+    lang: 'javascript', maxTokens: 30 });
+  await page.waitForSelector('#run-tests');
+  assert.equal(await page.textContent('#valid'), 'the code parses');
+  assert.match(await page.textContent('#view-formatted'), /function add\(a, b\) \{\n {2}return a \+ b;\n\}/);
+  await page.fill('#tests', 'assert.strictEqual(add(2, 3), 5);\n\nassert.strictEqual(add(1, 1), 3);\n\n' +
+    'while (true) {}\n\nfetch("/models/")');
+  await page.click('#run-tests');
+  await page.waitForFunction(() => document.querySelectorAll('#test-results li').length === 4, null,
+    { timeout: 60_000 });
+  const verdicts = await page.$$eval('#test-results li', (l) => l.map((x) => x.dataset.verdict));
+  assert.deepEqual(verdicts, ['pass', 'fail', 'timeout', 'error']);
+  assert.match(await page.textContent('#test-results'), /AssertionError: 2 !== 3/);
+  await page.screenshot({ path: path.join(ART, 'fallback-5-tests.png'), fullPage: true });
+  await page.click('#tab-diff');
+  assert.ok(await page.locator('#view-diff .line.del').count() > 0, 'the diff shows the removed fence');
+  await page.click('#theme');
+  await page.screenshot({ path: path.join(ART, 'fallback-6-diff-dark.png'), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: path.join(ART, 'fallback-7-phone.png'), fullPage: true });
 }
