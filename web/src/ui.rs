@@ -70,6 +70,8 @@ struct Ui {
     /// What to load when a (new) worker says it is ready.
     source: StoredValue<(ModelSource, Vec<File>), LocalStorage>,
     worker: StoredValue<Option<Worker>, LocalStorage>,
+    /// The model sha256 a shared link was made with, if any.
+    link_model: StoredValue<Option<String>>,
 }
 
 impl Ui {
@@ -93,6 +95,7 @@ impl Ui {
             device: RwSignal::new(device),
             source: StoredValue::new_local((ModelSource::Default, Vec::new())),
             worker: StoredValue::new_local(None),
+            link_model: StoredValue::new(None),
         }
     }
 
@@ -166,6 +169,14 @@ impl Ui {
                 self.progress.set(None);
                 self.loading.set(false);
                 self.status.set(status_line(&m));
+                if let Some(want) = self.link_model.get_value()
+                    && want != m.sha256
+                {
+                    self.notice.set(format!(
+                        "this link was made with model sha256 {want}; the loaded model is {}: the output may differ",
+                        m.sha256
+                    ));
+                }
                 self.model.set(Some(*m));
             }
             FromWorker::Event {
@@ -176,7 +187,20 @@ impl Ui {
             } => self.apply_event(event, piece, top_pieces),
             FromWorker::Post { report, .. } => self.report.set(Some(*report)),
             FromWorker::Crashed { message } => {
-                self.restart(format!("the engine crashed: {message}"));
+                // A crash on WebGPU (a lost device, typically) is not retried there.
+                let on_gpu = self
+                    .model
+                    .get_untracked()
+                    .is_some_and(|m| m.device.backend == "wgpu");
+                if on_gpu {
+                    self.device.set(DeviceChoice::Cpu);
+                }
+                let then = if on_gpu {
+                    ", continuing on the CPU"
+                } else {
+                    ""
+                };
+                self.restart(format!("the engine crashed: {message}{then}"));
             }
             FromWorker::Error { id, message } => {
                 if id.is_none() && self.model.get_untracked().is_some() && !self.loading.get() {
@@ -381,6 +405,7 @@ fn App() -> impl IntoView {
     let (initial, problems) = Settings::from_query(&location_search());
     let ui = Ui::new(device_from_url());
     ui.error.set(problems.join("; "));
+    ui.link_model.set_value(initial.model_sha256.clone());
     match spawn_worker(ui) {
         Ok(w) => ui.worker.set_value(Some(w)),
         Err(e) => ui.error.set(e),
@@ -427,8 +452,12 @@ fn App() -> impl IntoView {
         if let Some(w) = web_sys::window()
             && let Ok(h) = w.history()
         {
-            let _ =
-                h.replace_state_with_url(&JsValue::NULL, "", Some(&format!("?{}", s.to_query())));
+            let device = match ui.device.get_untracked() {
+                DeviceChoice::Auto => String::new(),
+                d => format!("&device={}", device_value(d)),
+            };
+            let query = format!("?{}{device}", s.to_query());
+            let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&query));
         }
         let id = next_id.get_value() + 1;
         next_id.set_value(id);
