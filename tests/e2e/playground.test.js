@@ -181,4 +181,37 @@ async function cpuExtras(page) {
   await page.screenshot({ path: path.join(ART, 'fallback-6-diff-dark.png'), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: path.join(ART, 'fallback-7-phone.png'), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // A model by URL: downloaded once, then served from the browser cache.
+  const before = hits.get(MODEL_PATH) ?? 0;
+  for (const whence of ['downloaded', 'from the browser cache']) {
+    await page.fill('#model-url', `${base}${MODEL_PATH.slice(1)}`);
+    await page.click('#load-url');
+    await loaded(page);
+    assert.match(await page.textContent('#status'), new RegExp(`SmolLM2-135M-Instruct-Q4_1\\.gguf .* — ${whence}`));
+  }
+  assert.equal(hits.get(MODEL_PATH) ?? 0, before + 1, 'the URL model is fetched once');
+
+  // A Hugging Face set (sharded safetensors) by the file picker: its greedy output is the native engine's.
+  const dir = path.join(ROOT, 'tests/fixtures/tiny/llama_gqa/hf_sharded');
+  await page.setInputFiles('#model-file', fs.readdirSync(dir).map((f) => path.join(dir, f)));
+  await loaded(page);
+  assert.match(await page.textContent('#status'), /ready: model directory \(llama,/);
+  await page.uncheck('#chat');
+  const tiny = await generate(page, { prompt: 'hello world', maxTokens: 8 });
+  const native = execFileSync(KILN, ['generate', '--model', dir, '--temp', '0', '-n', '8', '--device', 'cpu', '-q',
+    'hello world'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).replace(/\n$/, '');
+  assert.equal(tiny, native);
+  await page.screenshot({ path: path.join(ART, 'fallback-8-hf-files.png') });
+}
+
+/** Waits until a load that was just started has finished, without an error. */
+async function loaded(page) {
+  await page.waitForFunction(() => document.querySelector('#status')?.dataset.ready === 'false', null,
+    { timeout: 10_000 }).catch(() => {});
+  await page.waitForFunction(
+    () => document.querySelector('#status')?.dataset.ready === 'true' || document.querySelector('#error')?.textContent,
+    null, { timeout: 300_000 });
+  assert.equal(await page.textContent('#error'), '');
 }

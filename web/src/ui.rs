@@ -66,6 +66,8 @@ struct Ui {
     report: RwSignal<Option<PostReport>>,
     started_ms: RwSignal<f64>,
     first_token_ms: RwSignal<Option<f64>>,
+    /// In raw mode the pipeline re-attaches the prompt: the diff's raw side starts with it.
+    raw_prefix: RwSignal<String>,
     device: RwSignal<DeviceChoice>,
     /// What to load when a (new) worker says it is ready.
     source: StoredValue<(ModelSource, Vec<File>), LocalStorage>,
@@ -92,6 +94,7 @@ impl Ui {
             report: RwSignal::new(None),
             started_ms: RwSignal::new(0.0),
             first_token_ms: RwSignal::new(None),
+            raw_prefix: RwSignal::new(String::new()),
             device: RwSignal::new(device),
             source: StoredValue::new_local((ModelSource::Default, Vec::new())),
             worker: StoredValue::new_local(None),
@@ -478,6 +481,11 @@ fn App() -> impl IntoView {
             prompt: (!s.chat).then(|| s.prompt.clone()),
             ..PostOptions::default()
         };
+        ui.raw_prefix.set(if s.chat {
+            String::new()
+        } else {
+            s.prompt.clone()
+        });
         ui.output.set(String::new());
         ui.tokens.set(Vec::new());
         ui.report.set(None);
@@ -675,7 +683,7 @@ fn App() -> impl IntoView {
                 </details>
             </section>
             <section id="post" class="panel">{move || ui.report.get().map(|r| {
-                let raw = ui.output.get_untracked();
+                let raw = ui.raw_prefix.get_untracked() + &ui.output.get_untracked();
                 let lines = annotate(&r.code, &r.diagnostics);
                 let diff = diff_lines(&raw, &r.code);
                 let is_js = r.language == Language::JavaScript;
