@@ -173,6 +173,12 @@ pub enum FromWorker {
         /// The panic message.
         message: String,
     },
+    /// Something the user should know that did not stop the request (e.g. the browser refused
+    /// to cache the model: it is used from memory).
+    Notice {
+        /// What happened.
+        message: String,
+    },
     /// Something failed; the worker is still usable.
     Error {
         /// The request it concerns, if any.
@@ -259,6 +265,9 @@ mod tests {
             },
             FromWorker::Crashed {
                 message: "index out of bounds".into(),
+            },
+            FromWorker::Notice {
+                message: "cannot cache the model".into(),
             },
         ];
         for m in from {

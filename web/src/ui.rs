@@ -205,12 +205,8 @@ impl Ui {
                 };
                 self.restart(format!("the engine crashed: {message}{then}"));
             }
+            FromWorker::Notice { message } => self.notice.set(message),
             FromWorker::Error { id, message } => {
-                if id.is_none() && self.model.get_untracked().is_some() && !self.loading.get() {
-                    // Not fatal (e.g. caching refused): the model is loaded.
-                    self.notice.set(message);
-                    return;
-                }
                 if id.is_none() {
                     self.loading.set(false);
                     self.status.set(match self.model.get_untracked() {
