@@ -19,7 +19,7 @@ const arg = (name, dflt) => {
 const TOKENS = arg('--tokens', 64);
 const GPU_TOKENS = arg('--gpu-tokens', 8);
 const PROMPT = 'def quicksort(items):\n    """Sort a list of numbers with quicksort and return a new list."""\n';
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
 
 // Cross-origin isolation lets wllama use threads; kiln's wasm has none and ignores it.
 const server = http.createServer((req, res) => {

@@ -16,7 +16,7 @@ const ART = process.env.KILN_ARTIFACTS ?? path.join(ROOT, 'target/e2e');
 const KILN = process.env.KILN_BIN ?? path.join(os.homedir(), '.cache/kiln/target/debug/kiln');
 const PROMPT = 'Write a Python function that returns the square of a number.';
 const MAX_TOKENS = 12;
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
   '.css': 'text/css', '.gguf': 'application/octet-stream' };
 
 let server, base;
@@ -160,6 +160,23 @@ async function cpuExtras(page) {
   await page.screenshot({ path: path.join(ART, 'fallback-4-cancelled.png') });
   assert.equal(await generate(page), nativeGreedy(), 'after a cancel, greedy output is still the native one');
 
+  // Python tests, each in a fresh Pyodide worker: pass, fail (with its line), a hang, a refused
+  // network call, runaway recursion.
+  await generate(page, { maxTokens: 24 });
+  await page.waitForSelector('#run-tests');
+  assert.equal(await page.textContent('#view-formatted'), 'def square_number(num):\n    return num**2\n');
+  await page.fill('#tests', 'assert square_number(3) == 9\n\nassert square_number(2) == 5\n\nwhile True:\n    pass\n\n' +
+    'import js\njs.fetch("/models/")\n\ndef f(n):\n    return f(n + 1)\nf(0)');
+  await page.click('#run-tests');
+  await page.waitForFunction(() => document.querySelectorAll('#test-results li').length === 5, null,
+    { timeout: 180_000 });
+  assert.deepEqual(await page.$$eval('#test-results li', (l) => l.map((x) => x.dataset.verdict)),
+    ['pass', 'fail', 'timeout', 'error', 'error']);
+  const py = await page.textContent('#test-results');
+  assert.match(py, /AssertionError at test\.py:1: assert square_number\(2\) == 5/);
+  assert.match(py, /RecursionError: maximum recursion depth exceeded/);
+  await page.screenshot({ path: path.join(ART, 'fallback-5-python-tests.png'), fullPage: true });
+
   // JavaScript tests in throwaway workers: pass, fail, a hang, and a refused network call.
   await generate(page, { prompt: 'Write a JavaScript function add(a, b) that returns the sum of a and b.',
     lang: 'javascript', maxTokens: 30 });
@@ -174,7 +191,7 @@ async function cpuExtras(page) {
   const verdicts = await page.$$eval('#test-results li', (l) => l.map((x) => x.dataset.verdict));
   assert.deepEqual(verdicts, ['pass', 'fail', 'timeout', 'error']);
   assert.match(await page.textContent('#test-results'), /AssertionError: 2 !== 3/);
-  await page.screenshot({ path: path.join(ART, 'fallback-5-tests.png'), fullPage: true });
+  await page.screenshot({ path: path.join(ART, 'fallback-5-js-tests.png'), fullPage: true });
   await page.click('#tab-diff');
   assert.ok(await page.locator('#view-diff .line.del').count() > 0, 'the diff shows the removed fence');
   await page.click('#theme');

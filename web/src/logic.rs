@@ -223,7 +223,15 @@ pub fn split_tests(field: &str) -> Vec<String> {
         .collect()
 }
 
-/// The script of a worker that runs `code` and then one `test` and posts one message
+/// Globals a test worker loses before the code under test runs: network, storage, workers.
+const CUT_GLOBALS: &str = r#"for (const name of ["fetch", "XMLHttpRequest", "WebSocket", "EventSource", "importScripts",
+    "indexedDB", "caches", "Worker", "SharedWorker", "BroadcastChannel", "WebTransport"]) {
+  try { Object.defineProperty(self, name, { value: undefined, configurable: false }); } catch (e) {}
+}
+try { Object.defineProperty(self.navigator, "storage", { value: undefined }); } catch (e) {}"#;
+
+/// The script of a (classic) worker that runs `code` and then one `test`. It posts
+/// `{phase: "ready"}` when the code is about to run (the page's time limit starts then), then
 /// `{verdict: "pass"|"fail"|"error", message}`. Network, storage and nested workers are removed
 /// from the worker's global scope first; the page enforces the time limit with `terminate()`.
 /// `assert` (with Node's `equal`/`strictEqual`/`deepStrictEqual`) and `require('assert')` exist.
@@ -233,11 +241,7 @@ pub fn js_test_script(code: &str, test: &str) -> String {
     format!(
         r#""use strict";
 const post = self.postMessage.bind(self);
-for (const name of ["fetch", "XMLHttpRequest", "WebSocket", "EventSource", "importScripts",
-    "indexedDB", "caches", "Worker", "SharedWorker", "BroadcastChannel", "WebTransport"]) {{
-  try {{ Object.defineProperty(self, name, {{ value: undefined, configurable: false }}); }} catch (e) {{}}
-}}
-try {{ Object.defineProperty(self.navigator, "storage", {{ value: undefined }}); }} catch (e) {{}}
+{CUT_GLOBALS}
 class AssertionError extends Error {{ constructor(m) {{ super(m); this.name = "AssertionError"; }} }}
 const show = (v) => {{ try {{ return JSON.stringify(v); }} catch (e) {{ return String(v); }} }};
 function assert(ok, message) {{ if (!ok) throw new AssertionError(message || "assertion failed"); }}
@@ -251,6 +255,7 @@ const require = (name) => {{
   if (name === "assert" || name === "node:assert") return assert;
   throw new Error(`require(${{show(name)}}) is not available in the browser sandbox`);
 }};
+post({{ phase: "ready" }});
 try {{
   new Function("assert", "require", "module", "exports", {source})(assert, require, module, module.exports);
   post({{ verdict: "pass", message: "" }});
@@ -259,6 +264,59 @@ try {{
   post({{ verdict: e instanceof AssertionError ? "fail" : "error", message }});
 }}
 "#
+    )
+}
+
+/// The Python side of a browser test: runs the solution and then the test, each compiled under
+/// its own file name, in a fresh namespace; returns `(verdict, message)`. A failed `assert`
+/// is "fail" with its line; anything else raised (SyntaxError, NameError, RecursionError,
+/// MemoryError, SystemExit, …) is "error".
+const PY_RUNNER: &str = r#"
+import linecache, sys, traceback
+def _kiln_run(code, test):
+    ns = {"__name__": "__main__"}
+    for name, src in (("solution.py", code), ("test.py", test)):
+        linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    try:
+        exec(compile(code, "solution.py", "exec"), ns)
+        exec(compile(test, "test.py", "exec"), ns)
+        return ("pass", "")
+    except AssertionError as e:
+        at = traceback.extract_tb(sys.exc_info()[2])[-1]
+        what = f"AssertionError: {e}" if str(e) else "AssertionError"
+        return ("fail", f"{what} at {at.filename}:{at.lineno}: {at.line}")
+    except BaseException as e:
+        tb = traceback.extract_tb(sys.exc_info()[2])
+        at = f" at {tb[-1].filename}:{tb[-1].lineno}" if len(tb) > 1 else ""
+        return ("error", f"{type(e).__name__}: {e}{at}")
+_kiln_run(_kiln_code, _kiln_test)
+"#;
+
+/// The script of a module worker that loads Pyodide from `base` (the app's URL, ending in `/`;
+/// Pyodide lives in `pyodide/` beside the app), removes network, storage and nested workers from
+/// the worker's global scope, posts `{phase: "ready"}`, runs `code` and then `test` with
+/// [`PY_RUNNER`], and posts `{verdict, message}`.
+pub fn py_test_script(base: &str, code: &str, test: &str) -> String {
+    let lit = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let pyodide = lit(&format!("{base}pyodide/"));
+    format!(
+        r#"const post = self.postMessage.bind(self);
+try {{
+  const {{ loadPyodide }} = await import({pyodide} + "pyodide.mjs");
+  const py = await loadPyodide({{ indexURL: {pyodide} }});
+  {CUT_GLOBALS}
+  py.globals.set("_kiln_code", {code});
+  py.globals.set("_kiln_test", {test});
+  post({{ phase: "ready" }});
+  const [verdict, message] = py.runPython({runner}).toJs();
+  post({{ verdict, message }});
+}} catch (e) {{
+  post({{ verdict: "error", message: String((e && e.message) || e) }});
+}}
+"#,
+        code = lit(code),
+        test = lit(test),
+        runner = lit(PY_RUNNER),
     )
 }
 
@@ -416,6 +474,24 @@ mod tests {
             r#"const a = \"</script>\";\nfunction f() {}\n;\nassert(f() === undefined)"#
         ));
         assert!(s.contains("\"fetch\""));
+        assert!(s.find("phase: \"ready\"") < s.find("new Function"));
+        let p = py_test_script(
+            "http://127.0.0.1:8080/",
+            "def f():\n    return '\"'",
+            "assert f() == '\"'",
+        );
+        assert!(
+            p.contains(r#"import("http://127.0.0.1:8080/pyodide/" + "pyodide.mjs")"#),
+            "{p}"
+        );
+        assert!(
+            p.contains(r#"py.globals.set("_kiln_code", "def f():\n    return '\"'");"#),
+            "{p}"
+        );
+        assert!(
+            p.find("\"fetch\"") < p.find("phase: \"ready\""),
+            "network goes before the code runs"
+        );
         assert_eq!(rate(30, 1500.0), 20.0);
         assert_eq!(rate(3, 0.0), 0.0);
     }

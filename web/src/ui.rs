@@ -3,6 +3,9 @@
 //! panic, or a cancel it does not answer), a new one is started and the model reloaded from the
 //! browser cache.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use js_sys::{Array, Function, Promise, Reflect};
 use kiln_engine::post::{Language, PostOptions, PostReport};
 use kiln_engine::{DeviceChoice, Event, Finish, GenerateRequest, Message, Prompt};
@@ -17,7 +20,7 @@ use web_sys::{
 
 use crate::logic::{
     LANGUAGES, annotate, device_details, diff_lines, format_stops, js_test_script, parse_stops,
-    progress_text, rate, split_tests, status_line, token_title,
+    progress_text, py_test_script, rate, split_tests, status_line, token_title,
 };
 use crate::protocol::{FromWorker, LoadedModel, ModelSource, ToWorker, decode, encode};
 use crate::settings::{Settings, TEMPERATURE_PRESETS};
@@ -29,8 +32,10 @@ pub fn start() {
 
 /// How long a cancelled generation may take to stop before the worker is replaced.
 const CANCEL_GRACE_MS: i32 = 10_000;
-/// Wall-clock limit of one browser test run.
+/// Wall-clock limit of one browser test run, from the moment its runtime is ready.
 const TEST_TIMEOUT_MS: i32 = 3_000;
+/// How long a test worker may take to get ready (Pyodide loads ~13 MB).
+const START_TIMEOUT_MS: i32 = 60_000;
 
 /// One generated token for the token view.
 #[derive(Clone, PartialEq)]
@@ -285,6 +290,18 @@ fn device_value(d: DeviceChoice) -> &'static str {
     }
 }
 
+/// The app's URL up to its last `/` (Pyodide is served in `pyodide/` beside it).
+fn app_base() -> String {
+    let href = web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default();
+    let path = href.split(['?', '#']).next().unwrap_or_default();
+    match path.rfind('/') {
+        Some(i) => path[..=i].to_string(),
+        None => path.to_string(),
+    }
+}
+
 fn location_search() -> String {
     web_sys::window()
         .and_then(|w| w.location().search().ok())
@@ -338,8 +355,18 @@ fn set_timeout(ms: i32, f: impl FnOnce() + 'static) {
     }
 }
 
-/// Runs one JavaScript test in a throwaway worker; `(verdict, message)`.
-async fn run_js_test(script: String) -> (String, String) {
+/// A verdict object, as a test worker would post it.
+fn verdict(verdict: &str, message: &str) -> JsValue {
+    let o = js_sys::Object::new();
+    let _ = Reflect::set(&o, &"verdict".into(), &verdict.into());
+    let _ = Reflect::set(&o, &"message".into(), &message.into());
+    o.into()
+}
+
+/// Runs one test script (see `logic::js_test_script`, `logic::py_test_script`) in a throwaway
+/// worker, a module worker when `module`; `(verdict, message)`. The time limit starts when the
+/// worker says it is ready (Pyodide takes seconds to load); the worker is always terminated.
+async fn run_test(script: String, module: bool) -> (String, String) {
     let opts = BlobPropertyBag::new();
     opts.set_type("text/javascript");
     let parts = Array::of1(&JsValue::from_str(&script));
@@ -349,35 +376,66 @@ async fn run_js_test(script: String) -> (String, String) {
     let Ok(url) = Url::create_object_url_with_blob(&blob) else {
         return ("error".into(), "cannot make the test script's URL".into());
     };
-    let worker = match Worker::new(&url) {
+    let worker_opts = WorkerOptions::new();
+    if module {
+        worker_opts.set_type(WorkerType::Module);
+    }
+    let worker = match Worker::new_with_options(&url, &worker_opts) {
         Ok(w) => w,
         Err(e) => return ("error".into(), format!("cannot start a test worker: {e:?}")),
     };
-    let w = worker.clone();
-    let done = Promise::new(&mut |resolve: Function, _reject: Function| {
-        let r = resolve.clone();
-        let on_message = Closure::once_into_js(move |ev: MessageEvent| {
-            let _ = r.call1(&JsValue::UNDEFINED, &ev.data());
-        });
-        w.set_onmessage(Some(on_message.unchecked_ref()));
-        let r = resolve.clone();
-        let on_error = Closure::once_into_js(move |ev: JsValue| {
-            let o = js_sys::Object::new();
-            let message = Reflect::get(&ev, &JsValue::from_str("message")).unwrap_or_default();
-            let _ = Reflect::set(&o, &"verdict".into(), &"error".into());
-            let _ = Reflect::set(&o, &"message".into(), &message);
-            let _ = r.call1(&JsValue::UNDEFINED, &o);
-        });
-        w.set_onerror(Some(on_error.unchecked_ref()));
-        let r = resolve.clone();
-        set_timeout(TEST_TIMEOUT_MS, move || {
-            let o = js_sys::Object::new();
-            let _ = Reflect::set(&o, &"verdict".into(), &"timeout".into());
-            let message = format!("no result within {} s", TEST_TIMEOUT_MS / 1000);
-            let _ = Reflect::set(&o, &"message".into(), &message.into());
-            let _ = r.call1(&JsValue::UNDEFINED, &o);
-        });
+    let resolve: Rc<RefCell<Option<Function>>> = Rc::default();
+    let settle = {
+        let resolve = resolve.clone();
+        move |v: JsValue| {
+            if let Some(r) = resolve.borrow_mut().take() {
+                let _ = r.call1(&JsValue::UNDEFINED, &v);
+            }
+        }
+    };
+    let on_message = {
+        let settle = settle.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            let data = ev.data();
+            let phase = Reflect::get(&data, &"phase".into())
+                .ok()
+                .and_then(|p| p.as_string());
+            if phase.as_deref() == Some("ready") {
+                let settle = settle.clone();
+                set_timeout(TEST_TIMEOUT_MS, move || {
+                    let why = format!("no result within {} s", TEST_TIMEOUT_MS / 1000);
+                    settle(verdict("timeout", &why));
+                });
+            } else {
+                settle(data);
+            }
+        })
+    };
+    let on_error = {
+        let settle = settle.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let message = Reflect::get(&ev, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+                .unwrap_or_else(|| "the test worker failed".into());
+            settle(verdict("error", &message));
+        })
+    };
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    let done = Promise::new(&mut |r: Function, _reject: Function| {
+        *resolve.borrow_mut() = Some(r);
     });
+    {
+        let settle = settle.clone();
+        set_timeout(START_TIMEOUT_MS, move || {
+            let why = format!(
+                "the test runtime did not start within {} s",
+                START_TIMEOUT_MS / 1000
+            );
+            settle(verdict("timeout", &why));
+        });
+    }
     let result = JsFuture::from(done).await.unwrap_or_default();
     worker.terminate();
     let _ = Url::revoke_object_url(&url);
@@ -529,7 +587,11 @@ fn App() -> impl IntoView {
         testing.set(true);
         leptos::task::spawn_local(async move {
             for test in blocks {
-                let (verdict, message) = run_js_test(js_test_script(&report.code, &test)).await;
+                let (verdict, message) = if report.language == Language::Python {
+                    run_test(py_test_script(&app_base(), &report.code, &test), true).await
+                } else {
+                    run_test(js_test_script(&report.code, &test), false).await
+                };
                 test_results.update(|r| {
                     r.push(TestResult {
                         test,
@@ -682,7 +744,12 @@ fn App() -> impl IntoView {
                 let raw = ui.raw_prefix.get_untracked() + &ui.output.get_untracked();
                 let lines = annotate(&r.code, &r.diagnostics);
                 let diff = diff_lines(&raw, &r.code);
-                let is_js = r.language == Language::JavaScript;
+                let runner = match r.language {
+                    Language::JavaScript => Some(("a fresh worker", "assert is Node's", "assert.strictEqual(add(2, 3), 5);")),
+                    Language::Python => Some(("a fresh Pyodide (CPython in wasm) worker", "a failed assert is a fail",
+                        "assert add(2, 3) == 5")),
+                    _ => None,
+                };
                 let language = r.language.name();
                 view! {
                     <h2>"post-processed (" {language} ")"</h2>
@@ -725,20 +792,19 @@ fn App() -> impl IntoView {
                         <li class:changed=s.changed>{format!("{}: {}", s.stage, s.summary)}</li>
                     }).collect_view()}</ul>
                     <h3>"tests"</h3>
-                    {if is_js {
-                        view! {
-                            <p class="hint">"Each block (separated by a blank line) runs in a fresh worker with no network or storage, "
-                                {format!("{} s limit", TEST_TIMEOUT_MS / 1000)} ". " <code>"assert"</code> " is Node's."</p>
-                            <textarea id="tests" rows="4" placeholder="assert.strictEqual(add(2, 3), 5);"
+                    {match runner {
+                        Some((runtime, asserts, example)) => view! {
+                            <p class="hint">{format!("Each block (separated by a blank line) runs with the code in {runtime}, \
+                                with no network or storage, {} s limit; {asserts}.", TEST_TIMEOUT_MS / 1000)}</p>
+                            <textarea id="tests" rows="4" placeholder=example
                                 prop:value=move || tests.get()
                                 on:input=move |ev| tests.set(event_target_value(&ev))></textarea>
                             <button id="run-tests" on:click=run_tests disabled=move || testing.get()>"run tests"</button>
-                        }.into_any()
-                    } else {
-                        view! {
-                            <p class="hint">{format!("The browser runs JavaScript tests; {language} tests run natively: ")}
-                                <code>"kiln check code --tests tests"</code></p>
-                        }.into_any()
+                        }.into_any(),
+                        None => view! {
+                            <p class="hint">{format!("kiln runs Python and JavaScript tests (here, and natively with \
+                                `kiln check --tests`); it has no test runner for {language}.")}</p>
+                        }.into_any(),
                     }}
                     <ul id="test-results">
                         <For each=move || test_results.get().into_iter().enumerate() key=|(i, _)| *i
