@@ -221,6 +221,20 @@ async function cpuExtras(page) {
     'hello world'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).replace(/\n$/, '');
   assert.equal(tiny, native);
   await page.screenshot({ path: path.join(ART, 'fallback-8-hf-files.png') });
+
+  // "clear cache" empties it: the next visit downloads again. With ?store=cache-api the Cache API
+  // (what browsers without OPFS get) keeps the model instead.
+  await page.click('#clear-cache');
+  await page.waitForFunction(() => /cleared/.test(document.querySelector('#notice')?.textContent ?? ''));
+  await page.waitForTimeout(500);
+  for (const [query, whence, fetches] of [['', 'downloaded', 1], ['?store=cache-api', 'downloaded', 1],
+    ['?store=cache-api', 'from the browser cache', 0]]) {
+    const n = hits.get(MODEL_PATH) ?? 0;
+    const status = await ready(page, query);
+    assert.match(status, new RegExp(`— ${whence}`), `${query}: ${status}`);
+    assert.equal((hits.get(MODEL_PATH) ?? 0) - n, fetches, `${query}: model requests`);
+  }
+  assert.match(await page.textContent('#device-info'), /cache: cache-api/);
 }
 
 /** Waits until a load that was just started has finished, without an error. */

@@ -26,6 +26,31 @@ pub enum ModelSource {
     },
 }
 
+/// Where downloaded models are kept between visits (`?store=` in the page URL).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreChoice {
+    /// The Origin Private File System, else the Cache API, else memory.
+    #[default]
+    Auto,
+    /// The Cache API (what browsers without OPFS get).
+    CacheApi,
+    /// Nothing is stored: every visit downloads again.
+    Memory,
+}
+
+impl StoreChoice {
+    /// From the URL's value; `None` for anything else.
+    pub fn from_query(v: &str) -> Option<Self> {
+        match v {
+            "auto" | "opfs" => Some(Self::Auto),
+            "cache-api" => Some(Self::CacheApi),
+            "memory" => Some(Self::Memory),
+            _ => None,
+        }
+    }
+}
+
 /// UI → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -38,6 +63,9 @@ pub enum ToWorker {
         device: DeviceChoice,
         /// Context window, if smaller than the model's.
         n_ctx: Option<usize>,
+        /// Where to keep downloaded models.
+        #[serde(default)]
+        store: StoreChoice,
     },
     /// Generate; the worker answers with `Event`s and, if asked, a `Post` report.
     Generate {
@@ -213,6 +241,7 @@ mod tests {
                 },
                 device: DeviceChoice::Auto,
                 n_ctx: Some(2048),
+                store: StoreChoice::CacheApi,
             },
             ToWorker::Generate {
                 id: 7,

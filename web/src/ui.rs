@@ -22,7 +22,9 @@ use crate::logic::{
     LANGUAGES, annotate, device_details, diff_lines, format_stops, js_test_script, parse_stops,
     progress_text, py_test_script, rate, split_tests, status_line, token_title,
 };
-use crate::protocol::{FromWorker, LoadedModel, ModelSource, ToWorker, decode, encode};
+use crate::protocol::{
+    FromWorker, LoadedModel, ModelSource, StoreChoice, ToWorker, decode, encode,
+};
 use crate::settings::{Settings, TEMPERATURE_PRESETS};
 
 /// Mounts the app on `<body>`.
@@ -140,6 +142,7 @@ impl Ui {
             source: source.clone(),
             device: self.device.get_untracked(),
             n_ctx: None,
+            store: store_from_url(),
         };
         self.send(&msg, &files);
         self.source.set_value((source, files));
@@ -300,6 +303,17 @@ fn app_base() -> String {
         Some(i) => path[..=i].to_string(),
         None => path.to_string(),
     }
+}
+
+/// `?store=auto|cache-api|memory`: where downloaded models are kept (default: OPFS, else the
+/// Cache API, else memory).
+fn store_from_url() -> StoreChoice {
+    location_search()
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|p| p.strip_prefix("store="))
+        .and_then(StoreChoice::from_query)
+        .unwrap_or_default()
 }
 
 fn location_search() -> String {

@@ -23,7 +23,7 @@ use web_sys::{
 };
 
 use crate::protocol::{
-    FromWorker, LoadedModel, ModelSource, ToWorker, WebGpuAdapter, decode, encode,
+    FromWorker, LoadedModel, ModelSource, StoreChoice, ToWorker, WebGpuAdapter, decode, encode,
 };
 
 /// The default model, copied next to the app by `scripts/web_build.sh`.
@@ -118,7 +118,8 @@ async fn handle(
             source,
             device,
             n_ctx,
-        } => load(state, scope, source, files, device, n_ctx)
+            store,
+        } => load(state, scope, source, files, device, n_ctx, store)
             .await
             .map(|m| post(scope, &FromWorker::Loaded(Box::new(m)))),
         ToWorker::Generate { id, request, post } => {
@@ -140,16 +141,24 @@ async fn load(
     files: Vec<File>,
     device: DeviceChoice,
     n_ctx: Option<usize>,
+    store: StoreChoice,
 ) -> Result<LoadedModel, String> {
     let t0 = now_ms();
+    let store = Store::open(scope, store).await;
     let (files, from_cache, storage) = match source {
         ModelSource::Default => {
-            let (name, bytes, hit, storage) =
-                cached_or_fetched(scope, DEFAULT_MODEL_URL, Some(DEFAULT_MODEL_SHA256)).await?;
+            let (name, bytes, hit, storage) = cached_or_fetched(
+                scope,
+                store.as_ref(),
+                DEFAULT_MODEL_URL,
+                Some(DEFAULT_MODEL_SHA256),
+            )
+            .await?;
             (ModelFiles::Gguf { name, bytes }, hit, storage)
         }
         ModelSource::Url { url } => {
-            let (name, bytes, hit, storage) = cached_or_fetched(scope, &url, None).await?;
+            let (name, bytes, hit, storage) =
+                cached_or_fetched(scope, store.as_ref(), &url, None).await?;
             (ModelFiles::Gguf { name, bytes }, hit, storage)
         }
         ModelSource::Files { names } => (
@@ -383,8 +392,13 @@ enum Store {
 const CACHE_NAME: &str = "kiln-models";
 
 impl Store {
-    async fn open(scope: &DedicatedWorkerGlobalScope) -> Option<Store> {
-        if let Ok(dir) = opfs_dir(scope).await {
+    async fn open(scope: &DedicatedWorkerGlobalScope, choice: StoreChoice) -> Option<Store> {
+        if choice == StoreChoice::Memory {
+            return None;
+        }
+        if choice == StoreChoice::Auto
+            && let Ok(dir) = opfs_dir(scope).await
+        {
             return Some(Store::Opfs(dir));
         }
         let caches = scope.caches().ok()?;
@@ -410,6 +424,26 @@ impl Store {
                 let buf = JsFuture::from(resp.array_buffer().ok()?).await.ok()?;
                 Some(Uint8Array::new(&buf).to_vec())
             }
+        }
+    }
+
+    /// The stored size of `key`, without reading it (OPFS); the Cache API reads the body.
+    async fn read_len(&self, key: &str) -> Option<u64> {
+        match self {
+            Store::Opfs(dir) => {
+                let handle: FileSystemFileHandle = JsFuture::from(dir.get_file_handle(key))
+                    .await
+                    .ok()?
+                    .dyn_into()
+                    .ok()?;
+                let file: File = JsFuture::from(handle.get_file())
+                    .await
+                    .ok()?
+                    .dyn_into()
+                    .ok()?;
+                Some(file.size() as u64)
+            }
+            Store::CacheApi(_) => self.read(key).await.map(|b| b.len() as u64),
         }
     }
 
@@ -443,28 +477,35 @@ fn cache_url(key: &str) -> String {
 }
 
 /// The model's bytes: from the browser cache when a verified copy is there, else fetched (with
-/// progress), verified against `expected` when given, and stored for next time.
+/// progress), verified against `expected` when given, and stored for next time. Models are stored
+/// under their sha256 (`<sha256>.gguf`); a URL without a pinned hash also gets a small index entry
+/// (`url-<sha256 of the URL>.sha256`) naming the hash its download had.
 async fn cached_or_fetched(
     scope: &DedicatedWorkerGlobalScope,
+    store: Option<&Store>,
     url: &str,
     expected: Option<&str>,
 ) -> Result<(String, Vec<u8>, bool, String), String> {
     let name = url.rsplit('/').next().unwrap_or(url).to_string();
-    let store = Store::open(scope).await;
-    // URLs without a pinned hash are indexed by the hash of the URL.
-    let key = match expected {
-        Some(h) => format!("{h}.gguf"),
-        None => format!("url-{}.gguf", hex(&Sha256::digest(url.as_bytes()))),
-    };
-    if let Some(store) = &store
-        && let Some(bytes) = store.read(&key).await
-    {
-        let sha = hex(&Sha256::digest(&bytes));
-        if expected.is_none_or(|h| h == sha) {
-            return Ok((name, bytes, true, store.label().into()));
+    let index = format!("url-{}.sha256", hex(&Sha256::digest(url.as_bytes())));
+    if let Some(store) = store {
+        let known = match expected {
+            Some(h) => Some(h.to_string()),
+            None => store
+                .read(&index)
+                .await
+                .and_then(|b| String::from_utf8(b).ok()),
+        };
+        if let Some(sha) = known {
+            let key = format!("{sha}.gguf");
+            if let Some(bytes) = store.read(&key).await {
+                if hex(&Sha256::digest(&bytes)) == sha {
+                    return Ok((name, bytes, true, store.label().into()));
+                }
+                // A partial or damaged copy: drop it and fetch again.
+                store.remove(&key).await;
+            }
         }
-        // A partial or damaged copy: drop it and fetch again.
-        store.remove(&key).await;
     }
     let bytes = fetch_with_progress(scope, url).await?;
     let sha = hex(&Sha256::digest(&bytes));
@@ -475,25 +516,33 @@ async fn cached_or_fetched(
             "{url}: sha256 mismatch (got {sha}, expected {h}): the download is corrupt or not the default model"
         ));
     }
-    let storage = match &store {
-        Some(store) => match store.write(&key, &bytes).await {
-            Ok(()) => store.label().to_string(),
-            Err(e) => {
-                // A quota error, typically: the model still loads, from memory.
-                store.remove(&key).await;
-                post(
-                    scope,
-                    &FromWorker::Error {
-                        id: None,
-                        message: format!("cannot cache the model ({e}); keeping it in memory only"),
-                    },
-                );
-                "memory".to_string()
-            }
-        },
-        None => "memory".to_string(),
+    let Some(store) = store else {
+        return Ok((name, bytes, false, "memory".into()));
     };
-    Ok((name, bytes, false, storage))
+    let key = format!("{sha}.gguf");
+    let stored = match store.read_len(&key).await {
+        // Already there (another URL, or the default model, with the same bytes).
+        Some(n) if n == bytes.len() as u64 => Ok(()),
+        _ => store.write(&key, &bytes).await,
+    };
+    let stored = match stored {
+        Ok(()) if expected.is_none() => store.write(&index, sha.as_bytes()).await,
+        other => other,
+    };
+    match stored {
+        Ok(()) => Ok((name, bytes, false, store.label().into())),
+        Err(e) => {
+            // A quota error, typically: the model still loads, from memory.
+            store.remove(&key).await;
+            post(
+                scope,
+                &FromWorker::Notice {
+                    message: format!("cannot cache the model ({e}); keeping it in memory only"),
+                },
+            );
+            Ok((name, bytes, false, "memory".into()))
+        }
+    }
 }
 
 async fn fetch_with_progress(
@@ -602,11 +651,12 @@ async fn opfs_write(
     Ok(())
 }
 
-/// Removes every cached model: all `.gguf` entries in OPFS and the whole Cache API cache.
+/// Removes every cached model: all `.gguf` (and URL index `.sha256`) entries in OPFS and the
+/// whole Cache API cache.
 async fn clear_cache(scope: &DedicatedWorkerGlobalScope) -> Result<(), String> {
     if let Ok(dir) = opfs_dir(scope).await {
         for name in opfs_names(&dir).await? {
-            if name.ends_with(".gguf") {
+            if name.ends_with(".gguf") || name.ends_with(".sha256") {
                 JsFuture::from(dir.remove_entry(&name))
                     .await
                     .map_err(|e| format!("cannot remove {name}: {}", js_error(&e)))?;
