@@ -320,6 +320,28 @@ try {{
     )
 }
 
+/// wasm32 addresses 4 GiB, and a tab may get less.
+const WASM_MEMORY: u64 = 4 << 30;
+
+/// Whether a model can be loaded in a wasm32 worker: while loading, the file's bytes and the
+/// weights dequantised to f32 are both in memory (the engine keeps weights as f32; on WebGPU they
+/// are built on the CPU side first). `Err` explains it in GiB.
+pub fn fits_wasm_memory(n_params: u64, file_bytes: u64) -> Result<(), String> {
+    let need = n_params * 4 + file_bytes;
+    if need <= WASM_MEMORY * 7 / 8 {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    Err(format!(
+        "this model needs about {:.1} GiB while loading ({:.1} GiB of f32 weights + the {:.1} GiB file), \
+         more than a browser tab's wasm memory ({:.0} GiB at most): use a smaller model, or the native `kiln`",
+        gib(need),
+        gib(n_params * 4),
+        gib(file_bytes),
+        gib(WASM_MEMORY)
+    ))
+}
+
 /// Tokens per second over `n` tokens in `ms` milliseconds (0 when no time has passed).
 pub fn rate(n: usize, ms: f64) -> f64 {
     if ms > 0.0 {
@@ -451,6 +473,17 @@ mod tests {
             lines[1].errors.len(),
             1,
             "past the end goes on the last line"
+        );
+    }
+
+    #[test]
+    fn models_too_big_for_wasm_memory_are_refused_up_front() {
+        assert_eq!(fits_wasm_memory(134_515_008, 98_362_432), Ok(()));
+        // A 1.5 B model in Q4_1: 6 GiB of f32 weights.
+        let e = fits_wasm_memory(1_540_000_000, 1_000_000_000).unwrap_err();
+        assert!(
+            e.contains("about 6.7 GiB") && e.contains("4 GiB at most"),
+            "{e}"
         );
     }
 

@@ -181,9 +181,13 @@ async fn load(
     };
     // Headers first: a broken or unsupported file is reported before any device is touched,
     // and the model that is loaded now stays loaded.
-    let largest = Engine::inspect(&files)
-        .map_err(|e| e.to_string())?
-        .largest_tensor_bytes;
+    let info = Engine::inspect(&files).map_err(|e| e.to_string())?;
+    let file_bytes = match &files {
+        ModelFiles::Gguf { bytes, .. } => bytes.len() as u64,
+        ModelFiles::HfDir(map) => map.values().map(|b| b.len() as u64).sum(),
+    };
+    crate::logic::fits_wasm_memory(info.n_params as u64, file_bytes)?;
+    let largest = info.largest_tensor_bytes;
     let webgpu = probe_webgpu(scope).await;
     let (choice, note) = match (device, &webgpu) {
         (DeviceChoice::Cpu, _) => (DeviceChoice::Cpu, None),
