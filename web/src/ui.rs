@@ -305,30 +305,34 @@ fn app_base() -> String {
     }
 }
 
-/// `?store=auto|cache-api|memory`: where downloaded models are kept (default: OPFS, else the
-/// Cache API, else memory).
-fn store_from_url() -> StoreChoice {
-    location_search()
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|p| p.strip_prefix("store="))
-        .and_then(StoreChoice::from_query)
-        .unwrap_or_default()
-}
-
 fn location_search() -> String {
     web_sys::window()
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default()
 }
 
-/// `?device=cpu|gpu|auto` picks the backend (default auto: WebGPU when there is an adapter).
-fn device_from_url() -> DeviceChoice {
-    location_search()
+/// The value of `name` in the page URL's query, if present.
+fn query_param(name: &str) -> Option<String> {
+    let search = location_search();
+    search
         .trim_start_matches('?')
         .split('&')
-        .find_map(|p| p.strip_prefix("device="))
+        .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+        .map(str::to_string)
+}
+
+/// `?device=cpu|gpu|auto` picks the backend (default auto: WebGPU when there is an adapter).
+fn device_from_url() -> DeviceChoice {
+    query_param("device")
         .and_then(|d| d.parse().ok())
+        .unwrap_or_default()
+}
+
+/// `?store=auto|cache-api|memory`: where downloaded models are kept (default: OPFS, else the
+/// Cache API, else memory).
+fn store_from_url() -> StoreChoice {
+    query_param("store")
+        .and_then(|s| StoreChoice::from_query(&s))
         .unwrap_or_default()
 }
 
@@ -452,6 +456,9 @@ async fn run_test(script: String, module: bool) -> (String, String) {
     }
     let result = JsFuture::from(done).await.unwrap_or_default();
     worker.terminate();
+    // The handlers are dropped below: detach them first.
+    worker.set_onmessage(None);
+    worker.set_onerror(None);
     let _ = Url::revoke_object_url(&url);
     let field = |k: &str| {
         Reflect::get(&result, &JsValue::from_str(k))
