@@ -38,6 +38,17 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
+impl DeviceChoice {
+    /// The name [`FromStr`](std::str::FromStr) reads back ("auto", "cpu", "gpu").
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Cpu => "cpu",
+            Self::Gpu => "gpu",
+        }
+    }
+}
+
 /// What was chosen, for display.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
@@ -145,5 +156,17 @@ pub fn now_ms() -> f64 {
         use std::time::Instant;
         static ORIGIN: OnceLock<Instant> = OnceLock::new();
         ORIGIN.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeviceChoice;
+
+    #[test]
+    fn device_names_read_back() {
+        for d in [DeviceChoice::Auto, DeviceChoice::Cpu, DeviceChoice::Gpu] {
+            assert_eq!(d.name().parse::<DeviceChoice>().ok(), Some(d));
+        }
     }
 }

@@ -285,14 +285,6 @@ fn finish_text(f: Finish) -> &'static str {
     }
 }
 
-fn device_value(d: DeviceChoice) -> &'static str {
-    match d {
-        DeviceChoice::Auto => "auto",
-        DeviceChoice::Cpu => "cpu",
-        DeviceChoice::Gpu => "gpu",
-    }
-}
-
 /// The app's URL up to its last `/` (Pyodide is served in `pyodide/` beside it).
 fn app_base() -> String {
     let href = web_sys::window()
@@ -532,7 +524,7 @@ fn App() -> impl IntoView {
         {
             let device = match ui.device.get_untracked() {
                 DeviceChoice::Auto => String::new(),
-                d => format!("&device={}", device_value(d)),
+                d => format!("&device={}", d.name()),
             };
             let query = format!("?{}{device}", s.to_query());
             let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&query));
@@ -659,7 +651,7 @@ fn App() -> impl IntoView {
                             ui.device.set(event_target_value(&ev).parse().unwrap_or_default());
                             let (source, files) = ui.source.get_value();
                             ui.load(source, files);
-                        } prop:value=move || device_value(ui.device.get()) disabled=busy>
+                        } prop:value=move || ui.device.get().name() disabled=busy>
                             <option value="auto">"auto (WebGPU, else CPU)"</option>
                             <option value="gpu">"WebGPU"</option>
                             <option value="cpu">"CPU (wasm)"</option>

@@ -434,19 +434,7 @@ impl Store {
     /// The stored size of `key`, without reading it (OPFS); the Cache API reads the body.
     async fn read_len(&self, key: &str) -> Option<u64> {
         match self {
-            Store::Opfs(dir) => {
-                let handle: FileSystemFileHandle = JsFuture::from(dir.get_file_handle(key))
-                    .await
-                    .ok()?
-                    .dyn_into()
-                    .ok()?;
-                let file: File = JsFuture::from(handle.get_file())
-                    .await
-                    .ok()?
-                    .dyn_into()
-                    .ok()?;
-                Some(file.size() as u64)
-            }
+            Store::Opfs(dir) => opfs_file(dir, key).await.map(|f| f.size() as u64),
             Store::CacheApi(_) => self.read(key).await.map(|b| b.len() as u64),
         }
     }
@@ -613,17 +601,22 @@ async fn opfs_dir(scope: &DedicatedWorkerGlobalScope) -> Result<FileSystemDirect
         .map_err(|_| "the origin private file system is not available".to_string())
 }
 
-async fn opfs_read(dir: &FileSystemDirectoryHandle, name: &str) -> Option<Vec<u8>> {
+/// The file `name` in `dir`, if it exists.
+async fn opfs_file(dir: &FileSystemDirectoryHandle, name: &str) -> Option<File> {
     let handle: FileSystemFileHandle = JsFuture::from(dir.get_file_handle(name))
         .await
         .ok()?
         .dyn_into()
         .ok()?;
-    let file: File = JsFuture::from(handle.get_file())
+    JsFuture::from(handle.get_file())
         .await
         .ok()?
         .dyn_into()
-        .ok()?;
+        .ok()
+}
+
+async fn opfs_read(dir: &FileSystemDirectoryHandle, name: &str) -> Option<Vec<u8>> {
+    let file = opfs_file(dir, name).await?;
     read_blob(&file).await.ok()
 }
 
