@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Sets up (idempotently) and generates code from the default model with the `kiln` binary.
+# The main job: sets up (idempotently) only what generation needs, builds the `kiln` binary and
+# asks the default model for code. The answer is post-processed (code extracted, syntax checked,
+# a degenerate tail cut); `--raw` prints the untouched text.
 # Usage: scripts/run.sh [PROMPT] [more kiln generate flags]
 #        scripts/run.sh --web      (builds the browser playground and serves it on 127.0.0.1:8080)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln/target}"
-bash scripts/setup.sh
 if [ "${1:-}" = --web ]; then
+  bash scripts/setup.sh test
   exec bash scripts/web_build.sh serve
 fi
-# The dev profile builds dependencies optimised (Cargo.toml); --workspace resolves the same
-# features as the test suite, so the two commands share one build of the dependencies.
-cargo build --locked --workspace --bins
-prompt="${1:-Write a Python function that returns the n-th Fibonacci number.}"
+bash scripts/setup.sh run
+bin="$CARGO_TARGET_DIR/debug/kiln"
+if [ ! -x "$bin" ]; then
+  echo "run: first build of the kiln binary (engine, CPU and GPU backends, syntax checkers);" \
+       "about 15-20 minutes on 2 cores, seconds afterwards" >&2
+fi
+# Only the binary: no web crate, no tests. Dependencies are optimised ([profile.dev.package]).
+cargo build --locked -p kiln --bin kiln ${KILN_CARGO_FLAGS:-}
+prompt="${1:-Write a Python function that checks whether a number is prime.}"
 shift || true
-exec "$CARGO_TARGET_DIR/debug/kiln" generate --chat --temp 0 -n 200 "$prompt" "$@"
+exec "$bin" generate --chat --temp 0 -n 256 "$prompt" "$@"

