@@ -13,12 +13,17 @@ if [ "${1:-}" = --web ]; then
 fi
 bash scripts/setup.sh run
 bin="$CARGO_TARGET_DIR/debug/kiln"
+# Mesa's Vulkan drivers print an error per probe when XDG_RUNTIME_DIR is unset (bare containers).
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/kiln-runtime-$(id -u)"
+  mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+fi
 if [ ! -x "$bin" ]; then
   echo "run: first build of the kiln binary (engine, CPU and GPU backends, syntax checkers);" \
        "about 15-20 minutes on 2 cores, seconds afterwards" >&2
 fi
 # Only the binary: no web crate, no tests. Dependencies are optimised ([profile.dev.package]).
 cargo build --locked -p kiln --bin kiln ${KILN_CARGO_FLAGS:-}
-prompt="${1:-Write a Python function that checks whether a number is prime.}"
+prompt="${1:-Write a Python function that returns the factorial of n.}"
 shift || true
 exec "$bin" generate --chat --temp 0 -n 256 "$prompt" "$@"

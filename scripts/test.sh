@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: set-up, native tests (CPU and lavapipe wgpu, tiny
 # fixtures and the real default model vs llama.cpp's committed reference, the sandbox on
-# HumanEval and hostile code), post-processing tables in wasm (Node), and the playground built
-# with Trunk and driven in headless Chromium on WebGPU and on the CPU backend.
+# HumanEval and hostile code, the `kiln` binary's main job), the playground built for wasm32 and
+# driven in headless Chromium on WebGPU and on the CPU backend, and the post-processing tables
+# in wasm (Node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln/target}"
 export KILN_REQUIRE_MODEL=1 KILN_REQUIRE_GPU=1 KILN_REQUIRE_DATA=1 KILN_REQUIRE_SANDBOX=1
 
-bash scripts/setup.sh
+bash scripts/setup.sh test
 export PATH="$HOME/.cache/kiln/tools/bin:$PATH"
 
 echo "== native tests (cargo test --workspace)"
 cargo test --workspace --locked -- --test-threads=1
 
+echo "== browser end-to-end: the playground (engine + UI for wasm32), headless Chromium"
+bash scripts/e2e.sh
+
+# After the playground's build, so that the wasm dependencies it shares are already compiled.
 echo "== post-processing tables in wasm32 (wasm-bindgen-test under Node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p kiln-post --locked --target wasm32-unknown-unknown
-
-echo "== browser end-to-end: Trunk build of the playground (engine + UI for wasm32), headless Chromium"
-bash scripts/e2e.sh

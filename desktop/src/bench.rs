@@ -81,6 +81,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         max_tokens: a.gen_tokens,
         stop: Vec::new(),
         ignore_eos: true,
+        stop_on_repetition: false,
     };
     let (mut pre, mut dec) = (Vec::new(), Vec::new());
     for _ in 0..a.runs.max(1) {

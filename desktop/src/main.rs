@@ -3,19 +3,15 @@
 
 mod bench;
 mod files;
+mod generate;
 mod post;
 
-use std::io::{Read, Write};
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use futures_lite::future::block_on;
-use kiln_engine::{
-    DeviceChoice, Engine, Event, GenerateRequest, LoadOptions, Message, ModelFiles, Prompt,
-    SamplingParams,
-};
+use kiln_engine::{DeviceChoice, Engine, LoadOptions, ModelFiles};
 
 /// Local code generation: real models, on the CPU or any GPU.
 #[derive(Parser)]
@@ -27,8 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate text from a prompt (argument or stdin), streamed to stdout.
-    Generate(GenerateArgs),
+    /// Generate code from a prompt (argument or stdin): the post-processed answer on stdout
+    /// (`--raw`: the model's text as it streams).
+    Generate(generate::GenerateArgs),
     /// Describe a model file: architecture, sizes, tensor types, tokenizer, template.
     Info {
         /// GGUF file or Hugging Face directory (default: the default model).
@@ -80,93 +77,6 @@ pub struct ModelArgs {
     pub quiet: bool,
 }
 
-#[derive(Args)]
-struct GenerateArgs {
-    #[command(flatten)]
-    model: ModelArgs,
-    /// The prompt; read from stdin when absent.
-    prompt: Option<String>,
-    /// Render the prompt as a user turn with the model's chat template.
-    #[arg(long)]
-    chat: bool,
-    /// Maximum new tokens.
-    #[arg(long = "max-tokens", short = 'n', default_value_t = 256)]
-    max_tokens: usize,
-    /// Stop string (repeatable; `\n` and `\t` are unescaped).
-    #[arg(long)]
-    stop: Vec<String>,
-    /// Print one JSON event per line instead of plain text.
-    #[arg(long)]
-    json: bool,
-    /// Post-process the output: extract, trim, check, truncate, format (see `kiln check`).
-    #[arg(long)]
-    post: bool,
-    #[command(flatten)]
-    post_args: post::PostArgs,
-    #[command(flatten)]
-    sampling: SamplingArgs,
-}
-
-/// Sampling flags (llama.cpp's names and defaults).
-#[derive(Args, Clone)]
-pub struct SamplingArgs {
-    /// Temperature; 0 = greedy.
-    #[arg(long = "temp", allow_negative_numbers = true, default_value_t = 0.8)]
-    pub temperature: f32,
-    /// Top-k (0 = off).
-    #[arg(long = "top-k", default_value_t = 40)]
-    pub top_k: usize,
-    /// Top-p (1 = off).
-    #[arg(long = "top-p", allow_negative_numbers = true, default_value_t = 0.95)]
-    pub top_p: f32,
-    /// Min-p (0 = off).
-    #[arg(long = "min-p", allow_negative_numbers = true, default_value_t = 0.05)]
-    pub min_p: f32,
-    /// Repetition penalty (1 = off).
-    #[arg(
-        long = "repeat-penalty",
-        allow_negative_numbers = true,
-        default_value_t = 1.0
-    )]
-    pub repeat_penalty: f32,
-    /// Tokens the penalties look back over.
-    #[arg(long = "repeat-last-n", default_value_t = 64)]
-    pub repeat_last_n: usize,
-    /// Frequency penalty.
-    #[arg(
-        long = "frequency-penalty",
-        allow_negative_numbers = true,
-        default_value_t = 0.0
-    )]
-    pub frequency_penalty: f32,
-    /// Presence penalty.
-    #[arg(
-        long = "presence-penalty",
-        allow_negative_numbers = true,
-        default_value_t = 0.0
-    )]
-    pub presence_penalty: f32,
-    /// Seed of the random draw.
-    #[arg(long, short, default_value_t = 0)]
-    pub seed: u64,
-}
-
-impl SamplingArgs {
-    fn params(&self) -> SamplingParams {
-        SamplingParams {
-            temperature: self.temperature,
-            top_k: self.top_k,
-            top_p: self.top_p,
-            min_p: self.min_p,
-            repeat_penalty: self.repeat_penalty,
-            repeat_last_n: self.repeat_last_n,
-            frequency_penalty: self.frequency_penalty,
-            presence_penalty: self.presence_penalty,
-            seed: self.seed,
-        }
-    }
-}
-
 /// Reads and loads the model with progress bars; returns the engine and the bytes' size.
 pub fn load(args: &ModelArgs) -> Result<(Engine, u64)> {
     let path = files::resolve(args.model.as_deref())?;
@@ -202,97 +112,6 @@ pub fn load(args: &ModelArgs) -> Result<(Engine, u64)> {
         }
     }
     Ok((engine, size))
-}
-
-fn read_stdin() -> Result<String> {
-    let mut s = String::new();
-    std::io::stdin()
-        .read_to_string(&mut s)
-        .context("cannot read the prompt from stdin")?;
-    Ok(s)
-}
-
-fn generate(args: GenerateArgs) -> Result<()> {
-    let text = match args.prompt.clone() {
-        Some(p) => p,
-        None => read_stdin()?,
-    };
-    let prompt = if args.chat {
-        Prompt::Chat(vec![Message::user(text.clone())])
-    } else {
-        Prompt::Raw(text.clone())
-    };
-    let req = GenerateRequest {
-        prompt,
-        sampling: args.sampling.params(),
-        max_tokens: args.max_tokens,
-        stop: stop_strings(&args)?,
-        ignore_eos: false,
-    };
-    req.sampling.validate()?;
-    let (engine, _) = load(&args.model)?;
-    let mut out = std::io::stdout().lock();
-    let json = args.json;
-    let result = block_on(engine.generate(&req, &mut |ev| {
-        let written = if json {
-            serde_json::to_string(&ev)
-                .map_err(std::io::Error::other)
-                .and_then(|line| writeln!(out, "{line}"))
-        } else {
-            match &ev {
-                Event::Text { text } => write!(out, "{text}").and_then(|()| out.flush()),
-                _ => Ok(()),
-            }
-        };
-        // A closed pipe (e.g. `| head`) cancels generation.
-        if written.is_err() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    }))?;
-    if !json {
-        let _ = writeln!(out);
-    }
-    let t = &result.timings;
-    eprintln!(
-        "kiln: finish={:?} prompt={} tok prefill={:.1} tok/s | generated={} tok decode={:.1} tok/s",
-        result.finish,
-        t.prompt_tokens,
-        t.prefill_tok_s(),
-        t.generated_tokens,
-        t.decode_tok_s()
-    );
-    if !args.post {
-        return Ok(());
-    }
-    let hit_max = result.finish == kiln_engine::Finish::MaxTokens;
-    let opts = post::generate_options(&args.post_args, args.chat, &text, hit_max)?;
-    let mut report = kiln_engine::post::process(&result.text, &opts);
-    if report.valid != Some(false) {
-        args.post_args.run_tests(&mut report)?;
-    }
-    if !json {
-        println!("----- post-processed ({}) -----", report.language.name());
-    }
-    post::print_report("generated", &report, json, true)
-}
-
-/// The user's stop strings, plus — for a raw completion with `--post --lang` — the language's
-/// stop sequences, so that generation ends where the function does (held back while streaming).
-fn stop_strings(args: &GenerateArgs) -> Result<Vec<String>> {
-    let mut stop: Vec<String> = args.stop.iter().map(|s| unescape(s)).collect();
-    if args.post
-        && !args.chat
-        && let Some(lang) = args.post_args.language()?
-    {
-        stop.extend(
-            kiln_engine::post::stop_sequences(lang)
-                .iter()
-                .map(|s| s.to_string()),
-        );
-    }
-    Ok(stop)
 }
 
 fn info(model: Option<PathBuf>) -> Result<()> {
@@ -353,7 +172,7 @@ fn tokenize(model: Option<PathBuf>, file: Option<PathBuf>) -> Result<()> {
         Some(f) => {
             std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?
         }
-        None => read_stdin()?,
+        None => generate::read_stdin()?,
     };
     let path = files::resolve(model.as_deref())?;
     let f = files::read_model(&path, true)?;
@@ -376,33 +195,9 @@ fn pull() -> Result<()> {
     Ok(())
 }
 
-/// `\n`, `\t`, `\\` in stop strings as typed on a command line (as llama.cpp's `--escape`).
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('\\') => out.push('\\'),
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
 fn run() -> Result<()> {
     match Cli::parse().command {
-        Command::Generate(a) => generate(a),
+        Command::Generate(a) => generate::run(a),
         Command::Info { model } => info(model),
         Command::Bench(a) => bench::run(a),
         Command::Tokenize { model, file } => tokenize(model, file),

@@ -1,4 +1,5 @@
-//! The post-processing commands: `kiln check FILE` and `kiln generate --post`. Both print a
+//! The post-processing commands: `kiln check FILE` and `kiln generate` (whose answer is
+//! post-processed unless `--raw`). Both print a
 //! `PostReport` (human-readable, or JSON with `--json`), and fail when the code does not parse.
 
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use clap::Args;
 use kiln_engine::post::sandbox::{Limits, Outcome, TestCase, run_tests};
 use kiln_engine::post::{Context, Language, PostOptions, PostReport, Scope, process};
 
-/// Post-processing flags shared by `check` and `generate --post`.
+/// Post-processing flags shared by `check` and `generate`.
 #[derive(Args, Clone, Default)]
 pub struct PostArgs {
     /// Language (default: the file's extension, or the fence tag of a chat answer).
@@ -92,20 +93,38 @@ impl PostArgs {
     }
 }
 
+/// What the stages that changed the code did, in one clause ("nothing to change" if none did).
+pub fn what_it_did(report: &PostReport) -> String {
+    let done: Vec<&str> = report
+        .stages
+        .iter()
+        .filter(|s| s.changed)
+        .map(|s| s.summary.as_str())
+        .collect();
+    if done.is_empty() {
+        "nothing to change".into()
+    } else {
+        done.join("; ")
+    }
+}
+
 /// Prints a report: JSON on stdout, or the code on stdout and what happened on stderr.
 /// Fails when the code does not parse or a test did not pass.
 pub fn print_report(name: &str, report: &PostReport, json: bool, show_code: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string(report)?);
     } else {
-        for s in &report.stages {
-            eprintln!("kiln: {:<9} {}", s.stage, s.summary);
-        }
         for d in &report.diagnostics {
             println!("{name}:{}:{}: error: {}", d.line, d.column, d.message);
         }
         if show_code {
             print!("{}", report.code);
+        }
+        if let Some(i) = &report.incomplete {
+            eprintln!("kiln: {name}: {}", report.verdict());
+            if !i.cut.trim().is_empty() {
+                eprintln!("kiln: cut: {:?}", i.cut);
+            }
         }
         if let Some(i) = &report.integration {
             for c in &i.clashes {
@@ -136,6 +155,7 @@ pub fn print_report(name: &str, report: &PostReport, json: bool, show_code: bool
     if report.valid == Some(false) {
         bail!("{name}: {} syntax error(s)", report.diagnostics.len());
     }
+
     let failed = report
         .tests
         .iter()
@@ -162,13 +182,18 @@ pub fn check(file: &Path, args: &PostArgs, json: bool, print_formatted: bool) ->
     opts.stop_sequences = false;
     opts.format = opts.format && print_formatted;
     let mut report = process(&code, &opts);
+    if !json {
+        for s in &report.stages {
+            eprintln!("kiln: {:<9} {}", s.stage, s.summary);
+        }
+    }
     if report.valid == Some(true) {
         args.run_tests(&mut report)?;
     }
     print_report(&name, &report, json, print_formatted)
 }
 
-/// The options for `generate --post`: chat answers are extracted from fenced blocks; raw
+/// The options for `generate`: chat answers are extracted from fenced blocks; raw
 /// completions get the prompt re-attached and are cut back inside the function they continue.
 pub fn generate_options(
     args: &PostArgs,

@@ -10,10 +10,9 @@ use crate::Engine;
 use crate::chat::Message;
 use crate::device::now_ms;
 use crate::error::{Error, Result};
+use crate::lane::{Lane, Step};
 use crate::model::kv_cache::KvCache;
-use crate::sampler::{Rng, Sampler, SamplingParams};
-use crate::stop::{StopMatcher, StopStep};
-use crate::tokenizer::StreamDecoder;
+use crate::sampler::{Rng, SamplingParams};
 
 /// The prompt, raw or as chat turns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +42,10 @@ pub struct GenerateRequest {
     /// Keep going past end-of-generation tokens (benchmarks).
     #[serde(default)]
     pub ignore_eos: bool,
+    /// End with [`Finish::Repetition`] once the output repeats a line four times or a block
+    /// of lines three times (off for parity with llama.cpp and for benchmarks).
+    #[serde(default)]
+    pub stop_on_repetition: bool,
 }
 
 /// Why generation ended.
@@ -59,6 +62,8 @@ pub enum Finish {
     ContextFull,
     /// The caller cancelled.
     Cancelled,
+    /// The output degenerated into repetition ([`GenerateRequest::stop_on_repetition`]).
+    Repetition,
 }
 
 /// Timings of one request.
@@ -160,7 +165,6 @@ impl Engine {
         req: &GenerateRequest,
         on_event: &mut dyn FnMut(Event) -> ControlFlow<()>,
     ) -> Result<Generation> {
-        let mut sampler = Sampler::new(&req.sampling, Rng::new(req.sampling.seed))?;
         let prompt = self.prompt_tokens(&req.prompt)?;
         let n_ctx = self.model.max_positions();
         if prompt.is_empty() {
@@ -172,9 +176,7 @@ impl Engine {
                 max: n_ctx,
             });
         }
-        for &t in &prompt {
-            sampler.accept(t);
-        }
+        let mut lane = Lane::new(req, &prompt, Rng::new(req.sampling.seed))?;
 
         let mut timings = Timings {
             prompt_tokens: prompt.len(),
@@ -185,40 +187,12 @@ impl Engine {
         let mut logits = self.step_one(&prompt, &mut cache).await?;
         timings.prefill_ms = now_ms() - t0;
 
-        let mut decoder = StreamDecoder::default();
-        let mut stops = StopMatcher::new(&req.stop);
-        let mut text = String::new();
-        let mut tokens = Vec::new();
         let t1 = now_ms();
         let finish = loop {
-            if tokens.len() >= req.max_tokens {
-                break Finish::MaxTokens;
-            }
-            let id = sampler.sample(&logits);
-            sampler.accept(id);
-            if self.tokenizer.is_eog(id) && !req.ignore_eos {
-                break Finish::Eos;
-            }
-            tokens.push(id);
-            let (prob, top) = probabilities(&logits, id, TOP_ALTERNATIVES);
-            if on_event(Event::Token { id, prob, top }).is_break() {
-                break Finish::Cancelled;
-            }
-            if let Some(piece) = decoder.push(&self.tokenizer, id)? {
-                let (out, stop) = match stops.push(&piece) {
-                    StopStep::Emit(t) => (t, false),
-                    StopStep::Stop(t) => (t, true),
-                };
-                if !out.is_empty() {
-                    text.push_str(&out);
-                    if on_event(Event::Text { text: out }).is_break() {
-                        break Finish::Cancelled;
-                    }
-                }
-                if stop {
-                    break Finish::Stop;
-                }
-            }
+            let id = match lane.advance(&self.tokenizer, &logits, on_event)? {
+                Step::Next(id) => id,
+                Step::Done(finish) => break finish,
+            };
             if cache.len() >= n_ctx {
                 break Finish::ContextFull;
             }
@@ -226,17 +200,8 @@ impl Engine {
             crate::device::yield_now().await;
             logits = self.step_one(&[id], &mut cache).await?;
         };
-        if finish != Finish::Stop && finish != Finish::Cancelled {
-            let mut rest = decoder.flush(&self.tokenizer)?;
-            rest = match stops.push(&rest) {
-                StopStep::Emit(t) | StopStep::Stop(t) => t,
-            };
-            rest.push_str(&stops.finish());
-            if !rest.is_empty() {
-                text.push_str(&rest);
-                let _ = on_event(Event::Text { text: rest });
-            }
-        }
+        lane.finish(&self.tokenizer, finish, on_event)?;
+        let tokens = lane.tokens;
         timings.generated_tokens = tokens.len();
         timings.decode_ms = if tokens.len() > 1 { now_ms() - t1 } else { 0.0 };
         let _ = on_event(Event::Done {
@@ -244,7 +209,7 @@ impl Engine {
             timings: timings.clone(),
         });
         Ok(Generation {
-            text,
+            text: lane.text,
             tokens,
             prompt_tokens: prompt,
             finish,
@@ -365,11 +330,11 @@ async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
 }
 
 /// How many alternatives each `Token` event lists (the playground's token view shows them).
-pub const TOP_ALTERNATIVES: usize = 5;
+pub(crate) const TOP_ALTERNATIVES: usize = 5;
 
 /// Softmax probability of `id` in `logits`, and the `k` most likely ids with theirs (most likely
 /// first; ties keep the lower id first).
-fn probabilities(logits: &[f32], id: u32, k: usize) -> (f32, Vec<(u32, f32)>) {
+pub(crate) fn probabilities(logits: &[f32], id: u32, k: usize) -> (f32, Vec<(u32, f32)>) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
     let p = |l: f32| (f64::from(l - max).exp() / sum) as f32;

@@ -285,6 +285,7 @@ fn prompt_longer_than_the_context() {
         max_tokens: 4,
         stop: vec![],
         ignore_eos: false,
+        stop_on_repetition: false,
     };
     let err = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
         .err()
@@ -344,6 +345,7 @@ fn invalid_sampling_parameters() {
             max_tokens: 4,
             stop: vec![],
             ignore_eos: false,
+            stop_on_repetition: false,
         };
         let err = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
             .err()
@@ -361,6 +363,7 @@ fn out_of_vocabulary_token_ids_are_rejected() {
         max_tokens: 4,
         stop: vec![],
         ignore_eos: false,
+        stop_on_repetition: false,
     };
     let err = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
         .err()
@@ -380,6 +383,7 @@ fn context_full_is_a_finish_reason_not_an_error() {
         max_tokens: 100,
         stop: vec![],
         ignore_eos: true,
+        stop_on_repetition: false,
     };
     let g = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).expect("generates");
     assert_eq!(g.finish, kiln_engine::Finish::ContextFull);

@@ -8,6 +8,7 @@
 use std::ops::ControlFlow;
 
 use futures_lite::future::block_on;
+use kiln_engine::post::{RepeatRule, repeated_tail};
 use kiln_engine::{DeviceChoice, Engine, GenerateRequest, Message, Prompt, SamplingParams};
 use kiln_tests::{argmax, default_model, fixtures, load, max_abs_diff, read_model};
 use serde::Deserialize;
@@ -81,6 +82,7 @@ fn greedy_tokens(engine: &Engine, p: &PromptCase, n: usize) -> Vec<u32> {
         max_tokens: n,
         stop: vec![],
         ignore_eos: false,
+        stop_on_repetition: false,
     };
     block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
         .expect("generate")
@@ -362,6 +364,7 @@ fn sampling_is_deterministic_per_seed() {
             max_tokens: 24,
             stop: vec![],
             ignore_eos: false,
+            stop_on_repetition: false,
         };
         block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
             .expect("generate")
@@ -386,6 +389,7 @@ fn stop_strings_and_cancellation() {
             max_tokens: 40,
             stop: vec![],
             ignore_eos: false,
+            stop_on_repetition: false,
         };
         block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))
             .expect("generate")
@@ -400,6 +404,7 @@ fn stop_strings_and_cancellation() {
         max_tokens: 40,
         stop: vec![stop.clone()],
         ignore_eos: false,
+        stop_on_repetition: false,
     };
     let mut streamed = String::new();
     let g = block_on(engine.generate(&req, &mut |ev| {
@@ -423,6 +428,7 @@ fn stop_strings_and_cancellation() {
         max_tokens: 40,
         stop: vec![],
         ignore_eos: false,
+        stop_on_repetition: false,
     };
     let g = block_on(engine.generate(&req, &mut |ev| {
         if matches!(ev, kiln_engine::Event::Token { .. }) {
@@ -437,4 +443,40 @@ fn stop_strings_and_cancellation() {
     .expect("generate");
     assert_eq!(g.finish, kiln_engine::Finish::Cancelled);
     assert_eq!(g.tokens.len(), 3);
+}
+
+/// The README's old main job (`--chat --temp 0 -n 200` on the prime prompt) spent its whole
+/// budget repeating one `if … return False` line. With the repetition stop the same greedy run
+/// ends as soon as the repetition is certain, on the same tokens up to there.
+#[test]
+fn a_greedy_run_that_degenerates_stops_on_repetition() {
+    let Some(path) = default_model() else { return };
+    let engine = load(&read_model(&path), DeviceChoice::Cpu).expect("load");
+    let run = |stop_on_repetition| {
+        let req = GenerateRequest {
+            prompt: Prompt::Chat(vec![Message::user(
+                "Write a Python function that checks whether a number is prime.",
+            )]),
+            sampling: SamplingParams::greedy(),
+            max_tokens: 200,
+            stop: vec![],
+            ignore_eos: false,
+            stop_on_repetition,
+        };
+        block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).expect("generate")
+    };
+    let free = run(false);
+    let guarded = run(true);
+    // Without the guard the model really does loop: its complete lines end in a repetition.
+    let complete = &free.text[..free.text.rfind('\n').unwrap_or(0)];
+    let lines: Vec<&str> = complete.lines().collect();
+    assert!(
+        repeated_tail(&lines, RepeatRule::STOP).is_some(),
+        "the model no longer degenerates here:\n{}",
+        free.text
+    );
+    assert_eq!(free.finish, kiln_engine::Finish::MaxTokens);
+    assert_eq!(guarded.finish, kiln_engine::Finish::Repetition);
+    assert!(guarded.tokens.len() < free.tokens.len());
+    assert!(free.tokens.starts_with(&guarded.tokens));
 }

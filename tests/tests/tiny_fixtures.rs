@@ -103,6 +103,7 @@ fn check_greedy(engine: &Engine, r: &Reference, variant: &str) {
         max_tokens: r.greedy_continuation.len(),
         stop: vec![],
         ignore_eos: true,
+        stop_on_repetition: false,
     };
     let g = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(()))).expect("generate");
     assert_eq!(

@@ -251,6 +251,7 @@ mod tests {
                     max_tokens: 16,
                     stop: vec!["\n\n".into()],
                     ignore_eos: false,
+                    stop_on_repetition: false,
                 },
                 post: Some(PostOptions::default()),
             },

@@ -282,6 +282,7 @@ fn finish_text(f: Finish) -> &'static str {
         Finish::MaxTokens => "max tokens",
         Finish::ContextFull => "context full",
         Finish::Cancelled => "cancelled",
+        Finish::Repetition => "stopped repeating itself",
     }
 }
 
@@ -328,7 +329,7 @@ fn store_from_url() -> StoreChoice {
         .unwrap_or_default()
 }
 
-/// Starts the worker Trunk built next to the app (a module worker).
+/// Starts the worker that scripts/web_build.sh puts next to the app (a module worker).
 fn spawn_worker(ui: Ui) -> Result<Worker, String> {
     let opts = WorkerOptions::new();
     opts.set_type(WorkerType::Module);
@@ -541,6 +542,7 @@ fn App() -> impl IntoView {
             max_tokens: s.max_tokens,
             stop: s.stop.clone(),
             ignore_eos: false,
+            stop_on_repetition: true,
         };
         let post = PostOptions {
             chat: s.chat,
@@ -766,11 +768,8 @@ fn App() -> impl IntoView {
                 let language = r.language.name();
                 view! {
                     <h2>"post-processed (" {language} ")"</h2>
-                    <p id="valid" class=match r.valid { Some(false) => "error", _ => "" }>{match r.valid {
-                        Some(true) => "the code parses".to_string(),
-                        Some(false) => format!("{} syntax error(s)", r.diagnostics.len()),
-                        None => "no parser for this language".to_string(),
-                    }}
+                    <p id="valid" class=if r.valid == Some(false) || r.incomplete.is_some() { "error" } else { "" }>
+                        {r.verdict()}
                     {(!r.raw_diagnostics.is_empty()).then(|| format!(
                         " · the model's text had {} error(s) before truncation", r.raw_diagnostics.len()))}</p>
                     <div class="tabs">

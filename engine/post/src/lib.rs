@@ -3,6 +3,7 @@
 //! truncation, formatting, integration into a file, and ([`sandbox`]) test runs. [`process`]
 //! runs them in order.
 
+mod complete;
 mod error;
 mod extract;
 mod format;
@@ -16,6 +17,7 @@ mod syntax;
 mod trim;
 mod truncate;
 
+pub use complete::{Incomplete, incompleteness};
 pub use error::{Error, Result};
 pub use extract::{ExtractMode, Extracted, extract_code, reattach_prompt};
 pub use format::{Formatted, format};
@@ -23,5 +25,5 @@ pub use integrate::{Clash, Context, Integration, Naming, integrate};
 pub use language::Language;
 pub use process::{PostOptions, PostReport, StageNote, process};
 pub use syntax::{Diagnostic, check};
-pub use trim::{TrimReport, drop_repeated_tail, stop_sequences, trim};
+pub use trim::{RepeatRule, TrimReport, drop_repeated_tail, repeated_tail, stop_sequences, trim};
 pub use truncate::{Scope, TruncateReport, truncate};

@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Context, Diagnostic, ExtractMode, Formatted, Integration, Language, Scope, TrimReport,
-    TruncateReport, check, extract_code, format, integrate, reattach_prompt, trim, truncate,
+    Context, Diagnostic, ExtractMode, Formatted, Incomplete, Integration, Language, Scope,
+    TrimReport, TruncateReport, check, extract_code, format, incompleteness, integrate,
+    reattach_prompt, trim, truncate,
 };
 use crate::sandbox::Verdict;
 
@@ -92,6 +93,38 @@ pub struct PostReport {
     pub integration: Option<Integration>,
     /// Test verdicts, when a sandbox ran them.
     pub tests: Option<Vec<Verdict>>,
+    /// Set when the final code is not a usable program (nothing left, a function without a
+    /// body, a block closed by truncation), even if it parses.
+    #[serde(default)]
+    pub incomplete: Option<Incomplete>,
+}
+
+impl PostReport {
+    /// The verdict in one line, for people (the CLI and the playground both show it).
+    pub fn verdict(&self) -> String {
+        if let Some(i) = &self.incomplete {
+            let fix = if i.hit_max_tokens {
+                "; the token limit cut the answer: raise max tokens"
+            } else {
+                ""
+            };
+            return format!("incomplete: {}{fix}", i.reason);
+        }
+        match self.valid {
+            Some(true) => format!("{} syntax OK", self.language.name()),
+            Some(false) => match self.diagnostics.first() {
+                Some(d) => format!(
+                    "{} syntax error(s); first at {}:{}: {}",
+                    self.diagnostics.len(),
+                    d.line,
+                    d.column,
+                    d.message
+                ),
+                None => "syntax errors".into(),
+            },
+            None => format!("no syntax checker for {}", self.language.name()),
+        }
+    }
 }
 
 /// Runs the pipeline on `raw` (see the module docs).
@@ -226,6 +259,21 @@ pub fn process(raw: &str, opts: &PostOptions) -> PostReport {
         );
     }
     let diagnostics = check(&code, lang);
+    let incomplete = incompleteness(
+        &code,
+        lang,
+        &trim_report,
+        truncate_report.as_ref(),
+        opts.hit_max_tokens,
+    );
+    if let Some(i) = &incomplete {
+        let why = if i.hit_max_tokens {
+            " (generation hit its token limit)"
+        } else {
+            ""
+        };
+        note("complete", false, format!("incomplete: {}{why}", i.reason));
+    }
     PostReport {
         language: lang,
         valid: diagnostics.as_ref().map(|d| d.is_empty()),
@@ -238,6 +286,7 @@ pub fn process(raw: &str, opts: &PostOptions) -> PostReport {
         format: formatted,
         integration,
         tests: None,
+        incomplete,
     }
 }
 
@@ -295,6 +344,8 @@ mod tests {
         assert_eq!(r.language, Language::Python);
         assert_eq!(r.code, "def add(a, b):\n    return a + b\n");
         assert_eq!(r.valid, Some(true));
+        assert_eq!(r.incomplete, None);
+        assert_eq!(r.verdict(), "python syntax OK");
         assert_eq!(r.raw_diagnostics[0].line, 4);
         let stages: Vec<&str> = r.stages.iter().map(|s| s.stage.as_str()).collect();
         assert_eq!(stages, ["extract", "trim", "check", "truncate", "format"]);
@@ -332,6 +383,16 @@ mod tests {
         assert_eq!(r.trim.cut_incomplete_line.as_deref(), Some("    return"));
         assert_eq!(r.raw_diagnostics[0].line, 1);
         assert_eq!(r.code, "");
+        // Nothing left is not a success: the report says so, what was cut, and why.
+        let i = r.incomplete.clone().expect("an empty result is incomplete");
+        assert_eq!(i.reason, "no code is left");
+        assert!(i.hit_max_tokens);
+        assert_eq!(i.cut, "def square(n):\n    return");
+        assert_eq!(r.stages.last().map(|s| s.stage.as_str()), Some("complete"));
+        assert_eq!(
+            r.verdict(),
+            "incomplete: no code is left; the token limit cut the answer: raise max tokens"
+        );
     }
 
     #[test]

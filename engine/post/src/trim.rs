@@ -91,29 +91,75 @@ fn meaningful(block: &[&str]) -> bool {
     block.iter().any(|l| l.chars().any(char::is_alphanumeric))
 }
 
-/// Removes degenerate repetition at the end: the same line three or more times, or the same
-/// block of lines twice or more (a trailing partial copy included). Keeps one copy; returns the
-/// text and the number of lines dropped.
-pub fn drop_repeated_tail(text: &str) -> (String, usize) {
-    let lines: Vec<&str> = text.lines().collect();
+/// How many copies make a repetition degenerate: a single line repeats `line` times, a block of
+/// two or more lines `block` times (counting a trailing partial copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepeatRule {
+    /// Copies of a single line.
+    pub line: usize,
+    /// Copies of a block of lines.
+    pub block: usize,
+}
+
+impl RepeatRule {
+    /// What [`trim`] cuts from finished text: a line three times, a block twice.
+    pub const TRIM: RepeatRule = RepeatRule { line: 3, block: 2 };
+    /// When generation stops early (stricter, so that code which repeats itself on purpose —
+    /// two similar branches, a pair of identical asserts — is left alone): a line four times,
+    /// a block three times. [`trim`] then keeps one copy.
+    pub const STOP: RepeatRule = RepeatRule { line: 4, block: 3 };
+}
+
+/// The longest block of up to this many lines is looked for.
+const MAX_BLOCK_LINES: usize = 32;
+
+/// Where degenerate repetition at the end of `lines` begins, by `rule`: the index of the line
+/// after the first copy (so `lines[..i]` keeps one copy), or `None`.
+///
+/// A repeated block can be read in several phases (`return False` / `if x:` as well as
+/// `if x:` / `return False`); the copy kept is the earliest one that does not end on a line
+/// opening a block (`:`, `{`, an open bracket), so that one whole copy survives.
+pub fn repeated_tail(lines: &[&str], rule: RepeatRule) -> Option<usize> {
     let n = lines.len();
-    let mut keep = n;
-    for k in 1..=(n / 2).min(32) {
+    let mut keep: Option<usize> = None;
+    for k in 1..=(n / 2).min(MAX_BLOCK_LINES) {
         // m = trailing lines equal to the line k above them.
         let m = (k..n)
             .rev()
             .take_while(|&i| lines[i] == lines[i - k])
             .count();
         let span = m + k;
-        let copies_needed = if k == 1 { 3 } else { 2 };
+        let copies_needed = if k == 1 { rule.line } else { rule.block };
         let start = n - span;
         if span >= copies_needed * k && meaningful(&lines[start..start + k]) {
-            keep = keep.min(start + k);
+            // Every copy is followed by another line of the repetition, so any phase j < k
+            // with start + k + j <= n is a whole copy.
+            let end = (0..k)
+                .map(|j| start + k + j)
+                .take_while(|&e| e <= n)
+                .find(|&e| !opens_block(lines[e - 1]))
+                .unwrap_or(start + k);
+            keep = Some(keep.map_or(end, |c| c.min(end)));
         }
     }
-    if keep == n {
+    keep
+}
+
+/// A line that a block or a bracket continues after (`if x:`, `fn f() {`, `foo(`).
+fn opens_block(line: &str) -> bool {
+    let t = line.trim_end();
+    t.ends_with([':', '{', '(', '[', ',', '\\'])
+}
+
+/// Removes degenerate repetition at the end ([`RepeatRule::TRIM`]): the same line three or
+/// more times, or the same block of lines twice or more (a trailing partial copy included).
+/// Keeps one copy; returns the text and the number of lines dropped.
+pub fn drop_repeated_tail(text: &str) -> (String, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let n = lines.len();
+    let Some(keep) = repeated_tail(&lines, RepeatRule::TRIM) else {
         return (text.to_string(), 0);
-    }
+    };
     let mut out = lines[..keep].join("\n");
     if text.ends_with('\n') {
         out.push('\n');
@@ -322,5 +368,39 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_stop_rule_waits_for_more_copies_than_the_trim_rule() {
+        // (lines, where the repetition begins under STOP)
+        let line = |n: usize| vec!["if n % 3 == 0 and n % 5 == 0: return False"; n];
+        let cases: Vec<(Vec<&str>, Option<usize>)> = vec![
+            (line(3), None),
+            (line(4), Some(1)),
+            (vec!["def f(n):", "x", "x", "x", "x", "x"], Some(2)),
+            (vec!["a", "b", "a", "b"], None),
+            (vec!["a", "b", "a", "b", "a", "b"], Some(2)),
+            (vec!["a", "b", "a", "b", "a"], None),
+            (vec!["}", "}", "}", "}", "}"], None),
+            (vec!["assert f(1)", "assert f(1)"], None),
+            // The copy kept ends on the block's body, not on a dangling `if …:`.
+            (
+                vec![
+                    "def f(n):",
+                    "    if n > 3:",
+                    "        return False",
+                    "    if n % 3 == 0:",
+                    "        return False",
+                    "    if n % 3 == 0:",
+                    "        return False",
+                    "    if n % 3 == 0:",
+                ],
+                Some(5),
+            ),
+        ];
+        for (lines, want) in cases {
+            assert_eq!(repeated_tail(&lines, RepeatRule::STOP), want, "{lines:?}");
+        }
+        assert_eq!(repeated_tail(&line(3), RepeatRule::TRIM), Some(1));
     }
 }

@@ -1,4 +1,4 @@
-//! The playground's UI thread (built by Trunk; see index.html).
+//! The playground's UI thread (built by scripts/web_build.sh; started by index.html).
 
 fn main() {
     #[cfg(target_arch = "wasm32")]

@@ -1,4 +1,5 @@
-//! The engine's Web Worker (built by Trunk as a module worker; see index.html).
+//! The engine's Web Worker (built by scripts/web_build.sh; started as a module worker through
+//! web/worker_loader.js).
 
 fn main() {
     #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,218 @@
+//! One sequence being decoded: its sampler (with its own rng), stream decoder, stop matcher and
+//! repetition guard, and what it has produced so far. The generate loop feeds each lane the
+//! logits of its last token; the lane chooses the next token and says whether it goes on.
+
+use std::ops::ControlFlow;
+
+use crate::error::Result;
+use crate::generate::{Event, Finish, GenerateRequest, TOP_ALTERNATIVES, probabilities};
+use crate::repetition::RepetitionGuard;
+use crate::sampler::{Rng, Sampler};
+use crate::stop::{StopMatcher, StopStep};
+use crate::tokenizer::{StreamDecoder, Tokenizer};
+
+/// What a lane does after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Feed this token to the model and call [`Lane::advance`] with its logits.
+    Next(u32),
+    /// The lane is done (call [`Lane::finish`]).
+    Done(Finish),
+}
+
+/// The per-sequence state of a generation.
+pub(crate) struct Lane {
+    sampler: Sampler,
+    decoder: StreamDecoder,
+    stops: StopMatcher,
+    repetition: Option<RepetitionGuard>,
+    max_tokens: usize,
+    ignore_eos: bool,
+    /// The text emitted so far (stop strings excluded).
+    pub(crate) text: String,
+    /// The chosen ids (end-of-generation excluded).
+    pub(crate) tokens: Vec<u32>,
+}
+
+impl Lane {
+    /// A lane for `req` whose sampler has seen `prompt` (for the penalties), drawing from `rng`.
+    pub(crate) fn new(req: &GenerateRequest, prompt: &[u32], rng: Rng) -> Result<Self> {
+        let mut sampler = Sampler::new(&req.sampling, rng)?;
+        for &t in prompt {
+            sampler.accept(t);
+        }
+        Ok(Self {
+            sampler,
+            decoder: StreamDecoder::default(),
+            stops: StopMatcher::new(&req.stop),
+            repetition: req.stop_on_repetition.then(RepetitionGuard::default),
+            max_tokens: req.max_tokens,
+            ignore_eos: req.ignore_eos,
+            text: String::new(),
+            tokens: Vec::new(),
+        })
+    }
+
+    /// Chooses the next token from `logits` (the model's scores after the last token), reports
+    /// it and any complete text through `on_event`, and checks every stop condition.
+    pub(crate) fn advance(
+        &mut self,
+        tok: &Tokenizer,
+        logits: &[f32],
+        on_event: &mut dyn FnMut(Event) -> ControlFlow<()>,
+    ) -> Result<Step> {
+        if self.tokens.len() >= self.max_tokens {
+            return Ok(Step::Done(Finish::MaxTokens));
+        }
+        let id = self.sampler.sample(logits);
+        self.sampler.accept(id);
+        if tok.is_eog(id) && !self.ignore_eos {
+            return Ok(Step::Done(Finish::Eos));
+        }
+        self.tokens.push(id);
+        let (prob, top) = probabilities(logits, id, TOP_ALTERNATIVES);
+        if on_event(Event::Token { id, prob, top }).is_break() {
+            return Ok(Step::Done(Finish::Cancelled));
+        }
+        let Some(piece) = self.decoder.push(tok, id)? else {
+            return Ok(Step::Next(id));
+        };
+        let (out, stop) = match self.stops.push(&piece) {
+            StopStep::Emit(t) => (t, false),
+            StopStep::Stop(t) => (t, true),
+        };
+        let degenerate = self.repetition.as_mut().is_some_and(|g| g.push(&out));
+        if !out.is_empty() {
+            self.text.push_str(&out);
+            if on_event(Event::Text { text: out }).is_break() {
+                return Ok(Step::Done(Finish::Cancelled));
+            }
+        }
+        Ok(if stop {
+            Step::Done(Finish::Stop)
+        } else if degenerate {
+            Step::Done(Finish::Repetition)
+        } else {
+            Step::Next(id)
+        })
+    }
+
+    /// Emits what the decoder and the stop matcher still hold (unless a stop string or the
+    /// caller ended the lane).
+    pub(crate) fn finish(
+        &mut self,
+        tok: &Tokenizer,
+        finish: Finish,
+        on_event: &mut dyn FnMut(Event) -> ControlFlow<()>,
+    ) -> Result<()> {
+        if finish == Finish::Stop || finish == Finish::Cancelled {
+            return Ok(());
+        }
+        let mut rest = self.decoder.flush(tok)?;
+        rest = match self.stops.push(&rest) {
+            StopStep::Emit(t) | StopStep::Stop(t) => t,
+        };
+        rest.push_str(&self.stops.finish());
+        if !rest.is_empty() {
+            self.text.push_str(&rest);
+            let _ = on_event(Event::Text { text: rest });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ops::ControlFlow;
+
+    use super::{Lane, Step};
+    use crate::generate::{Finish, GenerateRequest, Prompt};
+    use crate::sampler::{Rng, SamplingParams};
+    use crate::tokenizer::{Specials, Tokenizer};
+
+    /// A word-level vocabulary whose decoder concatenates tokens as they are.
+    fn tokenizer() -> Tokenizer {
+        let json = r#"{
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": null, "post_processor": null,
+            "decoder": {"type": "Fuse"},
+            "model": {"type": "WordLevel", "unk_token": "<unk>", "vocab": {
+                "<unk>": 0, "<eos>": 1, "def f(n):": 2, "\n": 3, "    if n % 3 == 0": 4,
+                ": return False": 5, "    return True": 6
+            }}
+        }"#;
+        let specials = Specials {
+            eos: vec![1],
+            ..Specials::default()
+        };
+        Tokenizer::from_json("test.json", json.as_bytes(), specials).expect("tokenizer")
+    }
+
+    /// Logits that make greedy decoding pick `id`.
+    fn pick(id: u32) -> Vec<f32> {
+        let mut l = vec![0.0; 7];
+        l[id as usize] = 5.0;
+        l
+    }
+
+    fn request(stop_on_repetition: bool) -> GenerateRequest {
+        GenerateRequest {
+            prompt: Prompt::Tokens(vec![2]),
+            sampling: SamplingParams {
+                temperature: 0.0,
+                ..SamplingParams::default()
+            },
+            max_tokens: 200,
+            stop: vec![],
+            ignore_eos: false,
+            stop_on_repetition,
+        }
+    }
+
+    /// Runs a lane over a logits sequence that loops on one line; returns how it ended and
+    /// how many tokens it took.
+    fn run_looping(stop_on_repetition: bool) -> (Finish, usize, String) {
+        let tok = tokenizer();
+        let mut lane = Lane::new(&request(stop_on_repetition), &[2], Rng::new(0)).expect("lane");
+        let mut script = vec![3]; // "def f(n):" then newline
+        let looping = [4, 5, 3];
+        let mut i = 0;
+        let finish = loop {
+            let next = script.pop().unwrap_or_else(|| {
+                i += 1;
+                looping[(i - 1) % looping.len()]
+            });
+            match lane.advance(&tok, &pick(next), &mut |_| ControlFlow::Continue(())) {
+                Ok(Step::Next(id)) => assert_eq!(id, next),
+                Ok(Step::Done(f)) => break f,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        lane.finish(&tok, finish, &mut |_| ControlFlow::Continue(()))
+            .expect("finish");
+        (finish, lane.tokens.len(), lane.text)
+    }
+
+    #[test]
+    fn a_looping_logits_sequence_ends_with_repetition_on_the_fourth_copy() {
+        let (finish, n, text) = run_looping(true);
+        assert_eq!(finish, Finish::Repetition);
+        // "def f(n):" is the prompt; "\n" + 4 copies of three tokens.
+        assert_eq!(n, 1 + 4 * 3);
+        assert_eq!(text.matches("    if n % 3 == 0: return False\n").count(), 4);
+    }
+
+    #[test]
+    fn without_the_guard_the_same_loop_runs_to_the_token_limit() {
+        let (finish, n, _) = run_looping(false);
+        assert_eq!((finish, n), (Finish::MaxTokens, 200));
+    }
+
+    #[test]
+    fn end_of_generation_and_the_limit_still_win() {
+        let tok = tokenizer();
+        let mut lane = Lane::new(&request(true), &[2], Rng::new(0)).expect("lane");
+        let step = lane.advance(&tok, &pick(1), &mut |_| ControlFlow::Continue(()));
+        assert_eq!(step.ok(), Some(Step::Done(Finish::Eos)));
+    }
+}
