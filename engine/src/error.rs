@@ -19,7 +19,7 @@ pub enum Error {
 
     /// A GGUF tensor type we cannot decode.
     #[error(
-        "{file}: tensor `{name}` has GGUF tensor type {type_name} ({ggml_type}), which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)"
+        "{file}: tensor `{name}` has GGUF tensor type {type_name} ({ggml_type}), which is not supported (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)"
     )]
     UnsupportedTensorType {
         file: String,

@@ -1,5 +1,7 @@
-//! kiln-shaders: hand-written WGSL kernels, each beside a Rust reference twin and a parity test.
+//! kiln-shaders: GGUF's block formats and the kernels that read them — each kernel (WGSL, or
+//! SIMD Rust on the CPU) beside a plain scalar Rust reference twin and a parity test.
 //!
-//! Empty for now: the engine dequantises GGUF blocks at load and runs burn's own kernels. The
-//! first kernels planned here are fused Q4_1/Q8_0 matrix–vector products for decode, which is
-//! memory-bound (see docs/PERFORMANCE.md).
+//! [`blocks`]: one decoder per quantized block type, used by the engine's loader and by the
+//! kernels' tests, checked against gguf-py's numpy dequantisers.
+
+pub mod blocks;

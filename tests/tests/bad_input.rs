@@ -151,11 +151,11 @@ fn absurd_dimensions() {
 #[test]
 fn unknown_tensor_type_is_named() {
     let b = tiny_llama()
-        .tensor("token_embd.weight", &[256, 3], 12, vec![0; 64])
+        .tensor("token_embd.weight", &[256, 3], 23, vec![0; 64])
         .build();
     assert_eq!(
         load_err(&gguf(b)),
-        "bad.gguf: tensor `token_embd.weight` has GGUF tensor type Q4_K (12), which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)"
+        "bad.gguf: tensor `token_embd.weight` has GGUF tensor type IQ4_XS (23), which is not supported (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)"
     );
 }
 

@@ -1,5 +1,6 @@
-//! GGUF reader: header, metadata, tensor table and block decoding for F32, F16, BF16, Q8_0, Q4_0
-//! and Q4_1. Reference: ggml/docs/gguf.md and ggml-quants.c (dequantize_row_*).
+//! GGUF reader: header, metadata, tensor table and decoding of F32, F16, BF16 and the quantized
+//! block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K (their one decoder each lives in
+//! `kiln_shaders::blocks`). Reference: ggml/docs/gguf.md.
 //!
 //! The reader works on bytes and checks every count, length and offset against what is left in
 //! the file before it allocates anything, so a corrupt or hostile file gives an [`Error`] and
@@ -8,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use half::{bf16, f16};
+use kiln_shaders::blocks::{self, BlockType};
 
 use crate::error::{Error, Result};
 
@@ -87,12 +89,8 @@ pub enum TensorType {
     F16,
     /// bfloat16.
     BF16,
-    /// Blocks of 32: f16 scale + 32 × i8.
-    Q8_0,
-    /// Blocks of 32: f16 scale + 32 × 4-bit, offset 8.
-    Q4_0,
-    /// Blocks of 32: f16 scale + f16 min + 32 × 4-bit.
-    Q4_1,
+    /// One of GGUF's quantized block types (Q4_0 … Q6_K).
+    Block(BlockType),
 }
 
 impl TensorType {
@@ -100,11 +98,8 @@ impl TensorType {
         Some(match id {
             0 => Self::F32,
             1 => Self::F16,
-            2 => Self::Q4_0,
-            3 => Self::Q4_1,
-            8 => Self::Q8_0,
             30 => Self::BF16,
-            _ => return None,
+            _ => return BlockType::from_ggml(id).map(Self::Block),
         })
     }
 
@@ -113,9 +108,7 @@ impl TensorType {
         match self {
             Self::F32 => (1, 4),
             Self::F16 | Self::BF16 => (1, 2),
-            Self::Q8_0 => (32, 34),
-            Self::Q4_0 => (32, 18),
-            Self::Q4_1 => (32, 20),
+            Self::Block(b) => (b.values() as u64, b.bytes() as u64),
         }
     }
 
@@ -125,9 +118,7 @@ impl TensorType {
             Self::F32 => "F32",
             Self::F16 => "F16",
             Self::BF16 => "BF16",
-            Self::Q8_0 => "Q8_0",
-            Self::Q4_0 => "Q4_0",
-            Self::Q4_1 => "Q4_1",
+            Self::Block(b) => b.name(),
         }
     }
 }
@@ -498,52 +489,42 @@ impl Gguf {
                 end: t.end as u64,
                 len: bytes.len(),
             })?;
-        Ok(dequantize(t.ty, data, t.numel()))
+        dequantize(t.ty, data, t.numel()).map_err(|e| self.bad_tensor(t, e))
+    }
+
+    fn bad_tensor(&self, t: &TensorInfo, e: blocks::LengthError) -> Error {
+        Error::BadGguf {
+            file: self.file.clone(),
+            reason: format!("tensor `{}`: {e}", t.name),
+        }
     }
 }
 
 /// Decodes `n` elements of type `ty` from `data` (whose length the tensor table has checked).
-pub fn dequantize(ty: TensorType, data: &[u8], n: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(n);
-    match ty {
-        TensorType::F32 => out.extend(
-            data.chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        ),
-        TensorType::F16 => out.extend(
-            data.chunks_exact(2)
-                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()),
-        ),
-        TensorType::BF16 => out.extend(
-            data.chunks_exact(2)
-                .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()),
-        ),
-        TensorType::Q8_0 => {
-            for b in data.chunks_exact(34) {
-                let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
-                out.extend(b[2..].iter().map(|&q| f32::from(q as i8) * d));
-            }
+pub fn dequantize(
+    ty: TensorType,
+    data: &[u8],
+    n: usize,
+) -> std::result::Result<Vec<f32>, blocks::LengthError> {
+    Ok(match ty {
+        TensorType::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        TensorType::F16 => data
+            .chunks_exact(2)
+            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        TensorType::BF16 => data
+            .chunks_exact(2)
+            .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        TensorType::Block(b) => {
+            let mut out = vec![0.0; n];
+            blocks::decode(b, data, &mut out)?;
+            out
         }
-        TensorType::Q4_0 => {
-            for b in data.chunks_exact(18) {
-                let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
-                let qs = &b[2..];
-                // Element j is the low nibble of byte j, element j + 16 its high nibble.
-                out.extend(qs.iter().map(|&q| (f32::from(q & 0x0f) - 8.0) * d));
-                out.extend(qs.iter().map(|&q| (f32::from(q >> 4) - 8.0) * d));
-            }
-        }
-        TensorType::Q4_1 => {
-            for b in data.chunks_exact(20) {
-                let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
-                let m = f16::from_le_bytes([b[2], b[3]]).to_f32();
-                let qs = &b[4..];
-                out.extend(qs.iter().map(|&q| f32::from(q & 0x0f) * d + m));
-                out.extend(qs.iter().map(|&q| f32::from(q >> 4) * d + m));
-            }
-        }
-    }
-    out
+    })
 }
 
 #[cfg(test)]
@@ -551,47 +532,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn q4_0_block_puts_low_nibbles_first() {
-        // d = 1.0, byte j = (hi=j%16, lo=15-j%16)
-        let mut b = f16::from_f32(1.0).to_le_bytes().to_vec();
-        b.extend((0..16u8).map(|j| (j << 4) | (15 - j)));
-        let x = dequantize(TensorType::Q4_0, &b, 32);
-        assert_eq!(x[0], 7.0);
-        assert_eq!(x[15], -8.0);
-        assert_eq!(x[16], -8.0);
-        assert_eq!(x[31], 7.0);
-    }
-
-    #[test]
-    fn q4_1_adds_the_minimum() {
-        let mut b = f16::from_f32(0.5).to_le_bytes().to_vec();
-        b.extend(f16::from_f32(-1.0).to_le_bytes());
-        b.extend([0x21u8; 16]);
-        let x = dequantize(TensorType::Q4_1, &b, 32);
-        assert_eq!(x[0], 1.0 * 0.5 - 1.0);
-        assert_eq!(x[16], 2.0 * 0.5 - 1.0);
-    }
-
-    #[test]
     fn f16_and_bf16_decode() {
         let h: Vec<u8> = [1.5f32, -2.0]
             .iter()
             .flat_map(|&x| f16::from_f32(x).to_le_bytes())
             .collect();
-        assert_eq!(dequantize(TensorType::F16, &h, 2), [1.5, -2.0]);
+        assert_eq!(
+            dequantize(TensorType::F16, &h, 2).ok(),
+            Some(vec![1.5, -2.0])
+        );
         let b: Vec<u8> = [0.15625f32, -3.0]
             .iter()
             .flat_map(|&x| bf16::from_f32(x).to_le_bytes())
             .collect();
-        assert_eq!(dequantize(TensorType::BF16, &b, 2), [0.15625, -3.0]);
-    }
-
-    #[test]
-    fn q8_0_is_signed() {
-        let mut b = f16::from_f32(0.25).to_le_bytes().to_vec();
-        b.extend((0..32).map(|i: i32| (i - 16) as i8 as u8));
-        let x = dequantize(TensorType::Q8_0, &b, 32);
-        assert_eq!(x[0], -4.0);
-        assert_eq!(x[31], 15.0 * 0.25);
+        assert_eq!(
+            dequantize(TensorType::BF16, &b, 2).ok(),
+            Some(vec![0.15625, -3.0])
+        );
     }
 }
