@@ -135,7 +135,7 @@ impl std::error::Error for LengthError {}
 /// block's value count; `bytes` exactly the blocks that hold them).
 pub fn decode(ty: BlockType, bytes: &[u8], out: &mut [f32]) -> Result<(), LengthError> {
     let (nv, nb) = (ty.values(), ty.bytes());
-    if out.len() % nv != 0 || bytes.len() != out.len() / nv * nb {
+    if !out.len().is_multiple_of(nv) || bytes.len() != out.len() / nv * nb {
         return Err(LengthError {
             ty,
             bytes: bytes.len(),
