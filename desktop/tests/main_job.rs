@@ -13,6 +13,17 @@ fn kiln(args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("cannot run kiln: {e}"))
 }
 
+/// `kiln generate <mode flags> --model <default> --device cpu --chat --temp 0 -n <n> <prompt>`,
+/// or `None` (with the reason printed) when the default model is not there.
+fn greedy_chat(mode: &[&str], n: usize, prompt: &str) -> Option<std::process::Output> {
+    let model = kiln_tests::default_model()?.to_string_lossy().into_owned();
+    let n = n.to_string();
+    let common = [
+        "--model", &model, "--device", "cpu", "--chat", "--temp", "0", "-n", &n, prompt,
+    ];
+    Some(kiln(&[&["generate"], mode, &common[..]].concat()))
+}
+
 #[test]
 fn run_sh_asks_the_prompt_this_test_checks() {
     let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/run.sh"))
@@ -29,23 +40,9 @@ fn run_sh_asks_the_prompt_this_test_checks() {
 
 #[test]
 fn the_main_job_prints_checked_code() {
-    let Some(model) = kiln_tests::default_model() else {
+    let Some(out) = greedy_chat(&[], 256, DEFAULT_PROMPT) else {
         return;
     };
-    let model = model.to_string_lossy().into_owned();
-    let out = kiln(&[
-        "generate",
-        "--model",
-        &model,
-        "--device",
-        "cpu",
-        "--chat",
-        "--temp",
-        "0",
-        "-n",
-        "256",
-        DEFAULT_PROMPT,
-    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -71,15 +68,12 @@ fn the_main_job_prints_checked_code() {
 
 #[test]
 fn raw_prints_the_models_text_untouched() {
-    let Some(model) = kiln_tests::default_model() else {
+    let (Some(raw), Some(post)) = (
+        greedy_chat(&["--raw"], 48, DEFAULT_PROMPT),
+        greedy_chat(&["--json"], 48, DEFAULT_PROMPT),
+    ) else {
         return;
     };
-    let model = model.to_string_lossy().into_owned();
-    let args = [
-        "--model", &model, "--device", "cpu", "--chat", "--temp", "0", "-n", "48",
-    ];
-    let raw = kiln(&[&["generate", "--raw"], &args[..], &[DEFAULT_PROMPT]].concat());
-    let post = kiln(&[&["generate", "--json"], &args[..], &[DEFAULT_PROMPT]].concat());
     assert!(raw.status.success());
     // The JSON events carry the same text the raw mode printed, and a report after them.
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&post.stdout)
@@ -104,23 +98,10 @@ fn raw_prints_the_models_text_untouched() {
 
 #[test]
 fn an_answer_cut_by_the_token_limit_is_reported_incomplete() {
-    let Some(model) = kiln_tests::default_model() else {
+    let prompt = "Write a Python function that returns the square of a number.";
+    let Some(out) = greedy_chat(&[], 12, prompt) else {
         return;
     };
-    let model = model.to_string_lossy().into_owned();
-    let out = kiln(&[
-        "generate",
-        "--model",
-        &model,
-        "--device",
-        "cpu",
-        "--chat",
-        "--temp",
-        "0",
-        "-n",
-        "12",
-        "Write a Python function that returns the square of a number.",
-    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
