@@ -234,6 +234,13 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     }
 }
 
+/// Sub-block `j`'s scale and minimum as f32: the super-block's `d` and `dmin` times its 6-bit
+/// pair (llama.cpp's `d1 = d * sc; m1 = min * m`).
+fn k_scale_min(d: f32, min: f32, j: usize, scales: &[u8]) -> (f32, f32) {
+    let (sc, m) = scale_min_k4(j, scales);
+    (d * f32::from(sc), min * f32::from(m))
+}
+
 /// `block_q4_K { d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128] }`: four groups of 64
 /// values; in each, 32 low nibbles (one sub-block) then 32 high nibbles (the next).
 fn q4_k(b: &[u8], y: &mut [f32]) {
@@ -241,10 +248,8 @@ fn q4_k(b: &[u8], y: &mut [f32]) {
     let scales = &b[4..16];
     for g in 0..4 {
         let qs = &b[16 + 32 * g..16 + 32 * (g + 1)];
-        let (sc1, m1) = scale_min_k4(2 * g, scales);
-        let (sc2, m2) = scale_min_k4(2 * g + 1, scales);
-        let (d1, m1) = (d * f32::from(sc1), min * f32::from(m1));
-        let (d2, m2) = (d * f32::from(sc2), min * f32::from(m2));
+        let (d1, m1) = k_scale_min(d, min, 2 * g, scales);
+        let (d2, m2) = k_scale_min(d, min, 2 * g + 1, scales);
         let out = &mut y[64 * g..64 * (g + 1)];
         for (l, &q) in qs.iter().enumerate() {
             out[l] = d1 * f32::from(q & 0x0f) - m1;
@@ -262,10 +267,8 @@ fn q5_k(b: &[u8], y: &mut [f32]) {
     let qh = &b[16..48];
     for g in 0..4 {
         let qs = &b[48 + 32 * g..48 + 32 * (g + 1)];
-        let (sc1, m1) = scale_min_k4(2 * g, scales);
-        let (sc2, m2) = scale_min_k4(2 * g + 1, scales);
-        let (d1, m1) = (d * f32::from(sc1), min * f32::from(m1));
-        let (d2, m2) = (d * f32::from(sc2), min * f32::from(m2));
+        let (d1, m1) = k_scale_min(d, min, 2 * g, scales);
+        let (d2, m2) = k_scale_min(d, min, 2 * g + 1, scales);
         let (u1, u2) = (1u8 << (2 * g), 2u8 << (2 * g));
         let out = &mut y[64 * g..64 * (g + 1)];
         for (l, (&q, &h)) in qs.iter().zip(qh).enumerate() {
