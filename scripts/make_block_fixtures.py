@@ -7,6 +7,11 @@ block type, random blocks and what gguf-py decodes them to:
 
     tests/fixtures/blocks/<TYPE>.blocks   the raw blocks
     tests/fixtures/blocks/<TYPE>.f32      gguf-py's values, little-endian f32
+    tests/fixtures/blocks/<TYPE>.x.f32    3 random activation rows for the blocks as a matrix of
+                                          8 rows (3 blocks each), little-endian f32
+    tests/fixtures/blocks/<TYPE>.y.f64    numpy's float64 product x @ W.T of those rows with
+                                          gguf-py's values, little-endian f64 (the reference
+                                          for the CPU matrix kernels, shaders/src/cpu.rs)
 
 The quantised bytes are uniform random; the f16 scales and minimums are chosen to cover the
 cases that matter: zero, negative, tiny (subnormal) and large scales, negative minimums.
@@ -91,7 +96,13 @@ def main() -> None:
         raw, values = make(ty, 1000 + i)
         (OUT / f"{ty.name}.blocks").write_bytes(raw)
         (OUT / f"{ty.name}.f32").write_bytes(values.astype("<f4").tobytes())
-        print(f"{ty.name}: {BLOCKS} blocks, {values.size} values")
+        rows = 8
+        w = values.astype(np.float64).reshape(rows, -1)
+        x = np.random.default_rng(2000 + i).normal(0.0, 1.0, (3, w.shape[1])).astype(np.float32)
+        y = x.astype(np.float64) @ w.T
+        (OUT / f"{ty.name}.x.f32").write_bytes(x.astype("<f4").tobytes())
+        (OUT / f"{ty.name}.y.f64").write_bytes(y.astype("<f8").tobytes())
+        print(f"{ty.name}: {BLOCKS} blocks, {values.size} values, a {rows}x{w.shape[1]} product")
     if args.model:
         reader = GGUFReader(args.model)
         sums = {}

@@ -157,6 +157,7 @@ pub fn decode(ty: BlockType, bytes: &[u8], out: &mut [f32]) -> Result<(), Length
 }
 
 /// The f16 at `b[at..at + 2]`, as f32.
+#[inline(always)]
 fn half_at(b: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
 }
@@ -164,65 +165,89 @@ fn half_at(b: &[u8], at: usize) -> f32 {
 // The block decoders below are called by `decode` on exact-length chunks: `b` holds one block
 // (`ty.bytes()`), `y` its values (`ty.values()`), so every constant index is in bounds.
 
+/// The 32 4-bit values of a Q4/Q5 block's 16 bytes: value j is the low nibble of byte j,
+/// value j + 16 its high nibble. (Unpacking to bytes first lets the compiler vectorise both
+/// steps of each decoder.)
+#[inline(always)]
+fn nibbles(qs: &[u8]) -> [u8; 32] {
+    let mut q = [0u8; 32];
+    let (lo, hi) = q.split_at_mut(16);
+    for ((&b, lo), hi) in qs.iter().zip(lo).zip(hi) {
+        *lo = b & 0x0f;
+        *hi = b >> 4;
+    }
+    q
+}
+
+/// Adds the fifth bit of each Q5 value (bit j of `qh` belongs to value j).
+#[inline(always)]
+fn with_high_bits(mut q: [u8; 32], qh: u32) -> [u8; 32] {
+    for (j, q) in q.iter_mut().enumerate() {
+        *q |= (((qh >> j) & 1) << 4) as u8;
+    }
+    q
+}
+
 /// `block_q4_0 { d: f16, qs: [u8; 16] }`: value j is the low nibble of byte j, value j + 16
 /// its high nibble.
-fn q4_0(b: &[u8], y: &mut [f32]) {
+#[inline(always)]
+pub(crate) fn q4_0(b: &[u8], y: &mut [f32]) {
     let d = half_at(b, 0);
-    for (j, &q) in b[2..18].iter().enumerate() {
-        y[j] = (i32::from(q & 0x0f) - 8) as f32 * d;
-        y[j + 16] = (i32::from(q >> 4) - 8) as f32 * d;
+    let q = nibbles(&b[2..18]);
+    for (y, &q) in y.iter_mut().zip(&q) {
+        *y = (i32::from(q) - 8) as f32 * d;
     }
 }
 
 /// `block_q4_1 { d: f16, m: f16, qs: [u8; 16] }`.
-fn q4_1(b: &[u8], y: &mut [f32]) {
+#[inline(always)]
+pub(crate) fn q4_1(b: &[u8], y: &mut [f32]) {
     let (d, m) = (half_at(b, 0), half_at(b, 2));
-    for (j, &q) in b[4..20].iter().enumerate() {
-        y[j] = f32::from(q & 0x0f) * d + m;
-        y[j + 16] = f32::from(q >> 4) * d + m;
+    let q = nibbles(&b[4..20]);
+    for (y, &q) in y.iter_mut().zip(&q) {
+        *y = f32::from(q) * d + m;
     }
 }
 
 /// The fifth bits of a Q5 block: bit j of the little-endian u32 belongs to value j.
+#[inline(always)]
 fn high_bits(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// `block_q5_0 { d: f16, qh: [u8; 4], qs: [u8; 16] }`.
-fn q5_0(b: &[u8], y: &mut [f32]) {
+#[inline(always)]
+pub(crate) fn q5_0(b: &[u8], y: &mut [f32]) {
     let d = half_at(b, 0);
-    let qh = high_bits(b, 2);
-    for (j, &q) in b[6..22].iter().enumerate() {
-        let h0 = ((qh >> j) & 1) << 4;
-        let h1 = ((qh >> (j + 16)) & 1) << 4;
-        y[j] = ((u32::from(q & 0x0f) | h0) as i32 - 16) as f32 * d;
-        y[j + 16] = ((u32::from(q >> 4) | h1) as i32 - 16) as f32 * d;
+    let q = with_high_bits(nibbles(&b[6..22]), high_bits(b, 2));
+    for (y, &q) in y.iter_mut().zip(&q) {
+        *y = (i32::from(q) - 16) as f32 * d;
     }
 }
 
 /// `block_q5_1 { d: f16, m: f16, qh: [u8; 4], qs: [u8; 16] }`.
-fn q5_1(b: &[u8], y: &mut [f32]) {
+#[inline(always)]
+pub(crate) fn q5_1(b: &[u8], y: &mut [f32]) {
     let (d, m) = (half_at(b, 0), half_at(b, 2));
-    let qh = high_bits(b, 4);
-    for (j, &q) in b[8..24].iter().enumerate() {
-        let h0 = ((qh >> j) & 1) << 4;
-        let h1 = ((qh >> (j + 16)) & 1) << 4;
-        y[j] = (u32::from(q & 0x0f) | h0) as f32 * d + m;
-        y[j + 16] = (u32::from(q >> 4) | h1) as f32 * d + m;
+    let q = with_high_bits(nibbles(&b[8..24]), high_bits(b, 4));
+    for (y, &q) in y.iter_mut().zip(&q) {
+        *y = f32::from(q) * d + m;
     }
 }
 
 /// `block_q8_0 { d: f16, qs: [i8; 32] }`.
-fn q8_0(b: &[u8], y: &mut [f32]) {
+#[inline(always)]
+pub(crate) fn q8_0(b: &[u8], y: &mut [f32]) {
     let d = half_at(b, 0);
-    for (j, &q) in b[2..34].iter().enumerate() {
-        y[j] = f32::from(q as i8) * d;
+    for (&q, y) in b[2..34].iter().zip(y) {
+        *y = f32::from(q as i8) * d;
     }
 }
 
 /// Sub-block `j`'s 6-bit scale and minimum from a K-quant's 12 packed bytes
 /// (`get_scale_min_k4`): sub-blocks 0–3 in the low 6 bits of bytes 0–3 / 4–7, sub-blocks 4–7
 /// in the nibbles of bytes 8–11 with their top two bits in the high bits of bytes 0–7.
+#[inline(always)]
 fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
@@ -236,6 +261,7 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
 
 /// Sub-block `j`'s scale and minimum as f32: the super-block's `d` and `dmin` times its 6-bit
 /// pair (llama.cpp's `d1 = d * sc; m1 = min * m`).
+#[inline(always)]
 fn k_scale_min(d: f32, min: f32, j: usize, scales: &[u8]) -> (f32, f32) {
     let (sc, m) = scale_min_k4(j, scales);
     (d * f32::from(sc), min * f32::from(m))
@@ -243,17 +269,18 @@ fn k_scale_min(d: f32, min: f32, j: usize, scales: &[u8]) -> (f32, f32) {
 
 /// `block_q4_K { d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128] }`: four groups of 64
 /// values; in each, 32 low nibbles (one sub-block) then 32 high nibbles (the next).
-fn q4_k(b: &[u8], y: &mut [f32]) {
+#[inline(always)]
+pub(crate) fn q4_k(b: &[u8], y: &mut [f32]) {
     let (d, min) = (half_at(b, 0), half_at(b, 2));
     let scales = &b[4..16];
     for g in 0..4 {
         let qs = &b[16 + 32 * g..16 + 32 * (g + 1)];
         let (d1, m1) = k_scale_min(d, min, 2 * g, scales);
         let (d2, m2) = k_scale_min(d, min, 2 * g + 1, scales);
-        let out = &mut y[64 * g..64 * (g + 1)];
-        for (l, &q) in qs.iter().enumerate() {
-            out[l] = d1 * f32::from(q & 0x0f) - m1;
-            out[l + 32] = d2 * f32::from(q >> 4) - m2;
+        let (lo, hi) = y[64 * g..64 * (g + 1)].split_at_mut(32);
+        for ((&q, lo), hi) in qs.iter().zip(lo).zip(hi) {
+            *lo = d1 * f32::from(q & 0x0f) - m1;
+            *hi = d2 * f32::from(q >> 4) - m2;
         }
     }
 }
@@ -261,7 +288,8 @@ fn q4_k(b: &[u8], y: &mut [f32]) {
 /// `block_q5_K { d: f16, dmin: f16, scales: [u8; 12], qh: [u8; 32], qs: [u8; 128] }`: as
 /// Q4_K; bit `2g` of `qh[l]` is the fifth bit of value l of group g's first sub-block, bit
 /// `2g + 1` of its second.
-fn q5_k(b: &[u8], y: &mut [f32]) {
+#[inline(always)]
+pub(crate) fn q5_k(b: &[u8], y: &mut [f32]) {
     let (d, min) = (half_at(b, 0), half_at(b, 2));
     let scales = &b[4..16];
     let qh = &b[16..48];
@@ -270,12 +298,12 @@ fn q5_k(b: &[u8], y: &mut [f32]) {
         let (d1, m1) = k_scale_min(d, min, 2 * g, scales);
         let (d2, m2) = k_scale_min(d, min, 2 * g + 1, scales);
         let (u1, u2) = (1u8 << (2 * g), 2u8 << (2 * g));
-        let out = &mut y[64 * g..64 * (g + 1)];
-        for (l, (&q, &h)) in qs.iter().zip(qh).enumerate() {
+        let (lo, hi) = y[64 * g..64 * (g + 1)].split_at_mut(32);
+        for (((&q, &h), lo), hi) in qs.iter().zip(qh).zip(lo).zip(hi) {
             let hi1 = if h & u1 != 0 { 16 } else { 0 };
             let hi2 = if h & u2 != 0 { 16 } else { 0 };
-            out[l] = d1 * f32::from((q & 0x0f) + hi1) - m1;
-            out[l + 32] = d2 * f32::from((q >> 4) + hi2) - m2;
+            *lo = d1 * f32::from((q & 0x0f) + hi1) - m1;
+            *hi = d2 * f32::from((q >> 4) + hi2) - m2;
         }
     }
 }
@@ -284,24 +312,35 @@ fn q5_k(b: &[u8], y: &mut [f32]) {
 /// values; in each, value l (l < 32) of the four quarters takes the low or high nibble of
 /// `ql[l]` / `ql[l + 32]` and two bits of `qh[l]`, and sub-block `l / 16` of each quarter has
 /// its own i8 scale.
-fn q6_k(b: &[u8], y: &mut [f32]) {
+#[inline(always)]
+pub(crate) fn q6_k(b: &[u8], y: &mut [f32]) {
     let d = half_at(b, 208);
     for h in 0..2 {
         let ql = &b[64 * h..64 * (h + 1)];
         let qh = &b[128 + 32 * h..128 + 32 * (h + 1)];
         let sc = &b[192 + 8 * h..192 + 8 * (h + 1)];
         let out = &mut y[128 * h..128 * (h + 1)];
-        for l in 0..32 {
-            let is = l / 16;
-            let q1 = i32::from((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) - 32;
-            let q2 = i32::from((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32;
-            let q3 = i32::from((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-            let q4 = i32::from((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-            let s = |k: usize| d * f32::from(sc[is + k] as i8);
-            out[l] = s(0) * q1 as f32;
-            out[l + 32] = s(2) * q2 as f32;
-            out[l + 64] = s(4) * q3 as f32;
-            out[l + 96] = s(6) * q4 as f32;
+        let (ql_lo, ql_hi) = ql.split_at(32);
+        let (o12, o34) = out.split_at_mut(64);
+        let ((o1, o2), (o3, o4)) = (o12.split_at_mut(32), o34.split_at_mut(32));
+        for is in 0..2 {
+            let s = [0, 2, 4, 6].map(|k| d * f32::from(sc[is + k] as i8));
+            let r = 16 * is..16 * (is + 1);
+            let quarters = (o1[r.clone()].iter_mut())
+                .zip(&mut o2[r.clone()])
+                .zip(&mut o3[r.clone()])
+                .zip(&mut o4[r.clone()]);
+            let src = ql_lo[r.clone()].iter().zip(&ql_hi[r.clone()]).zip(&qh[r]);
+            for ((((y1, y2), y3), y4), ((&a, &b), &h)) in quarters.zip(src) {
+                let q1 = i32::from((a & 0x0f) | ((h & 3) << 4)) - 32;
+                let q2 = i32::from((b & 0x0f) | (((h >> 2) & 3) << 4)) - 32;
+                let q3 = i32::from((a >> 4) | (((h >> 4) & 3) << 4)) - 32;
+                let q4 = i32::from((b >> 4) | (((h >> 6) & 3) << 4)) - 32;
+                *y1 = s[0] * q1 as f32;
+                *y2 = s[1] * q2 as f32;
+                *y3 = s[2] * q3 as f32;
+                *y4 = s[3] * q4 as f32;
+            }
         }
     }
 }

@@ -3,5 +3,9 @@
 //!
 //! [`blocks`]: one decoder per quantized block type, used by the engine's loader and by the
 //! kernels' tests, checked against gguf-py's numpy dequantisers.
+//!
+//! [`cpu`]: the quantized matrix product on the CPU (native and wasm), one summation order on
+//! every instruction set, with its scalar twin.
 
 pub mod blocks;
+pub mod cpu;

@@ -2,26 +2,16 @@
 //! random blocks with zero, negative, subnormal and large scales and negative minimums:
 //! bit-for-bit equal. The reference files come from scripts/make_block_fixtures.py.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{f32s, fixture};
 use kiln_shaders::blocks::{ALL, decode};
-
-fn fixture(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/blocks")
-        .join(name);
-    std::fs::read(&p)
-        .unwrap_or_else(|e| panic!("{}: {e} (scripts/make_block_fixtures.py)", p.display()))
-}
 
 #[test]
 fn every_block_type_decodes_as_gguf_py_does() {
     for ty in ALL {
         let blocks = fixture(&format!("{}.blocks", ty.name()));
-        let want: Vec<f32> = fixture(&format!("{}.f32", ty.name()))
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let want = f32s(&fixture(&format!("{}.f32", ty.name())));
         assert_eq!(
             blocks.len() / ty.bytes() * ty.values(),
             want.len(),

@@ -1,0 +1,450 @@
+//! CPU kernels over GGUF's blocks: the matrix product of f32 activations with a quantized weight
+//! matrix, for decode (1–8 lanes) and prefill (many rows) alike. The weights are never expanded
+//! to f32 beyond a few rows at a time in a buffer that stays in the core's cache.
+//!
+//! # One order of summation
+//!
+//! Every output is `dot(x, w)` for one activation row `x` and one weight row `w`, where `w` is the
+//! row as [`crate::blocks`] decodes it, summed in one fixed order ([`dot`]): eight running sums,
+//! sum `j` taking the products `x[8k + j] * w[8k + j]` for `k = 0, 1, …` in turn, then a fixed
+//! tree over the eight. Products and sums are separate roundings (no fused multiply-add), so the
+//! SSE2 baseline, AVX2 and wasm SIMD128 builds and the scalar twin give the same f32 bits —
+//! llama.cpp's results change with the SIMD path; kiln's do not. AVX-512 CPUs run the AVX2 code
+//! (eight lanes is the definition, not a width chosen per machine).
+//!
+//! [`matmul_twin`] is the plain reference; [`matmul`] is the same arithmetic tiled four weight
+//! rows by up to two activation rows, vectorised by the compiler inside a runtime-detected
+//! instruction-set context ([`Isa`]), and, natively, split across threads by output rows.
+
+use crate::blocks::{self, BlockType};
+
+/// Running sums per dot product: the width of the canonical order.
+pub const LANES: usize = 8;
+
+/// A weight matrix `[rows, cols]` in GGUF's row order: each row is `cols / ty.values()` blocks.
+#[derive(Debug, Clone, Copy)]
+pub struct QMatrix<'a> {
+    /// The block type.
+    pub ty: BlockType,
+    /// Output features.
+    pub rows: usize,
+    /// Input features (a multiple of the block's value count).
+    pub cols: usize,
+    /// `rows × cols / ty.values()` blocks.
+    pub data: &'a [u8],
+}
+
+/// Shapes that do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeError(pub String);
+
+impl std::fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ShapeError {}
+
+impl<'a> QMatrix<'a> {
+    /// Checks that `data` holds exactly `rows` rows of `cols` values of `ty`.
+    pub fn new(
+        ty: BlockType,
+        rows: usize,
+        cols: usize,
+        data: &'a [u8],
+    ) -> Result<Self, ShapeError> {
+        if cols == 0 || !cols.is_multiple_of(ty.values()) {
+            return Err(ShapeError(format!(
+                "{} rows of {cols} values: not whole blocks of {}",
+                ty.name(),
+                ty.values()
+            )));
+        }
+        let want = (cols / ty.values())
+            .checked_mul(ty.bytes())
+            .and_then(|b| b.checked_mul(rows));
+        if want != Some(data.len()) {
+            return Err(ShapeError(format!(
+                "{} matrix [{rows}, {cols}] needs {want:?} bytes, has {}",
+                ty.name(),
+                data.len()
+            )));
+        }
+        Ok(Self {
+            ty,
+            rows,
+            cols,
+            data,
+        })
+    }
+
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> usize {
+        self.cols / self.ty.values() * self.ty.bytes()
+    }
+
+    /// Decodes row `r` into `out` (`cols` values); `false` if `r` or `out` does not fit.
+    pub fn decode_row(&self, r: usize, out: &mut [f32]) -> bool {
+        let rb = self.row_bytes();
+        match self.data.get(r * rb..(r + 1) * rb) {
+            Some(bytes) if r < self.rows => blocks::decode(self.ty, bytes, out).is_ok(),
+            _ => false,
+        }
+    }
+
+    fn check(&self, x: &[f32], y: &[f32]) -> Result<usize, ShapeError> {
+        let m = x.len() / self.cols;
+        if m * self.cols != x.len() || y.len() != m * self.rows {
+            return Err(ShapeError(format!(
+                "activations of {} values and outputs of {} do not fit a [{}, {}] matrix",
+                x.len(),
+                y.len(),
+                self.rows,
+                self.cols
+            )));
+        }
+        Ok(m)
+    }
+}
+
+/// The canonical reduction of the eight running sums.
+#[inline(always)]
+fn reduce(a: [f32; LANES]) -> f32 {
+    ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+}
+
+/// The canonical dot product (the definition every kernel reproduces). `x` and `w` have the
+/// same length, a multiple of [`LANES`].
+pub fn dot(x: &[f32], w: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    for (xc, wc) in x
+        .as_chunks::<LANES>()
+        .0
+        .iter()
+        .zip(w.as_chunks::<LANES>().0)
+    {
+        for j in 0..LANES {
+            acc[j] += xc[j] * wc[j];
+        }
+    }
+    reduce(acc)
+}
+
+/// Reference twin: `y[i * rows + r] = dot(x[i], decode(row r))`, `x` being `m` rows of `cols`.
+pub fn matmul_twin(w: &QMatrix, x: &[f32], y: &mut [f32]) -> Result<(), ShapeError> {
+    let m = w.check(x, y)?;
+    let mut row = vec![0.0f32; w.cols];
+    for r in 0..w.rows {
+        if !w.decode_row(r, &mut row) {
+            return Err(ShapeError(format!("row {r} does not decode")));
+        }
+        for i in 0..m {
+            y[i * w.rows + r] = dot(&x[i * w.cols..(i + 1) * w.cols], &row);
+        }
+    }
+    Ok(())
+}
+
+/// An instruction-set level the kernels can be compiled for at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// The target's baseline (SSE2 on x86-64; SIMD128 in kiln's wasm build).
+    Baseline,
+    /// x86-64-v2 (SSE4.2).
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    V2,
+    /// x86-64-v3 (AVX2; FMA available but not used).
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    V3,
+}
+
+impl Isa {
+    /// The levels this CPU runs, baseline first.
+    pub fn available() -> Vec<Isa> {
+        #[allow(unused_mut)]
+        let mut v = vec![Isa::Baseline];
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        {
+            if pulp::x86::V2::try_new().is_some() {
+                v.push(Isa::V2);
+            }
+            if pulp::x86::V3::try_new().is_some() {
+                v.push(Isa::V3);
+            }
+        }
+        v
+    }
+
+    /// The best level this CPU runs.
+    pub fn best() -> Isa {
+        Self::available().pop().unwrap_or(Isa::Baseline)
+    }
+
+    /// What users see ("AVX2", "SIMD128", …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Baseline if cfg!(target_feature = "simd128") => "SIMD128",
+            Isa::Baseline if cfg!(target_arch = "x86_64") => "SSE2",
+            Isa::Baseline => "scalar",
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            Isa::V2 => "SSE4.2",
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            Isa::V3 => "AVX2",
+        }
+    }
+
+    /// Runs `op` compiled for this level (the baseline if the CPU lacks it).
+    #[inline(always)]
+    fn run<Op: pulp::WithSimd>(self, op: Op) -> Op::Output {
+        match self {
+            Isa::Baseline => pulp::Simd::vectorize(pulp::Scalar::new(), op),
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            Isa::V2 => match pulp::x86::V2::try_new() {
+                Some(s) => pulp::Simd::vectorize(s, op),
+                None => pulp::Simd::vectorize(pulp::Scalar::new(), op),
+            },
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            Isa::V3 => match pulp::x86::V3::try_new() {
+                Some(s) => pulp::Simd::vectorize(s, op),
+                None => pulp::Simd::vectorize(pulp::Scalar::new(), op),
+            },
+        }
+    }
+}
+
+/// One task of [`matmul_on`] as pulp's operation, so that its whole body is inlined into the
+/// target-feature function pulp calls it from (a closure would be called, not inlined).
+struct Task<'a, 'b> {
+    w: &'a QMatrix<'b>,
+    x: &'a [f32],
+    m: usize,
+    r0: usize,
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for Task<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        tile_rows(self.w, self.x, self.m, self.r0, self.out);
+    }
+}
+
+/// Weight rows per tile.
+const TILE_ROWS: usize = 4;
+
+/// `y = x Wᵀ` on the best instruction set, threads natively: the same bits as [`matmul_twin`].
+pub fn matmul(w: &QMatrix, x: &[f32], y: &mut [f32]) -> Result<(), ShapeError> {
+    matmul_on(Isa::best(), w, x, y)
+}
+
+/// [`matmul`] on a chosen instruction set (the tests force each level the CPU has).
+pub fn matmul_on(isa: Isa, w: &QMatrix, x: &[f32], y: &mut [f32]) -> Result<(), ShapeError> {
+    let m = w.check(x, y)?;
+    if m == 0 || w.rows == 0 {
+        return Ok(());
+    }
+    // Each task computes whole weight rows for every activation row, as `[row][m]`.
+    let per_task = rows_per_task(w.rows, m);
+    let task = |(t, out): (usize, &mut [f32])| {
+        isa.run(Task {
+            w,
+            x,
+            m,
+            r0: t * per_task,
+            out,
+        });
+    };
+    if m == 1 {
+        for_each_chunk(y, per_task, task);
+    } else {
+        let mut yt = vec![0.0f32; y.len()];
+        for_each_chunk(&mut yt, per_task * m, task);
+        for (r, col) in yt.chunks_exact(m).enumerate() {
+            for (i, v) in col.iter().enumerate() {
+                y[i * w.rows + r] = *v;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rows per task: a multiple of the tile, about four tasks per thread.
+fn rows_per_task(rows: usize, m: usize) -> usize {
+    let threads = threads();
+    if threads == 1 || rows * m < 64 {
+        return rows.next_multiple_of(TILE_ROWS);
+    }
+    rows.div_ceil(threads * 4).next_multiple_of(TILE_ROWS)
+}
+
+#[cfg(feature = "threads")]
+fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+#[cfg(not(feature = "threads"))]
+fn threads() -> usize {
+    1
+}
+
+#[cfg(feature = "threads")]
+fn for_each_chunk(y: &mut [f32], chunk: usize, f: impl Fn((usize, &mut [f32])) + Sync + Send) {
+    use rayon::prelude::*;
+    if y.len() <= chunk {
+        f((0, y));
+    } else {
+        y.par_chunks_mut(chunk).enumerate().for_each(f);
+    }
+}
+
+#[cfg(not(feature = "threads"))]
+fn for_each_chunk(y: &mut [f32], chunk: usize, f: impl Fn((usize, &mut [f32]))) {
+    y.chunks_mut(chunk).enumerate().for_each(f);
+}
+
+/// A block decoder as a type, so that the tiled loop is compiled once per block type with the
+/// decoder inlined into it (a function passed as a value would be called out of line, outside
+/// the instruction-set context).
+trait Decoder {
+    fn decode(b: &[u8], y: &mut [f32]);
+}
+
+macro_rules! decoders {
+    ($($name:ident => $f:path),* $(,)?) => {$(
+        struct $name;
+        impl Decoder for $name {
+            #[inline(always)]
+            fn decode(b: &[u8], y: &mut [f32]) {
+                $f(b, y)
+            }
+        }
+    )*};
+}
+
+decoders! {
+    Q4_0 => blocks::q4_0, Q4_1 => blocks::q4_1, Q5_0 => blocks::q5_0, Q5_1 => blocks::q5_1,
+    Q8_0 => blocks::q8_0, Q4K => blocks::q4_k, Q5K => blocks::q5_k, Q6K => blocks::q6_k,
+}
+
+/// Weight rows `r0..r0 + out.len() / m` for every activation row, into `out` as `[row][m]`.
+#[inline(always)]
+fn tile_rows(w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
+    match w.ty {
+        BlockType::Q4_0 => tiles::<Q4_0>(w, x, m, r0, out),
+        BlockType::Q4_1 => tiles::<Q4_1>(w, x, m, r0, out),
+        BlockType::Q5_0 => tiles::<Q5_0>(w, x, m, r0, out),
+        BlockType::Q5_1 => tiles::<Q5_1>(w, x, m, r0, out),
+        BlockType::Q8_0 => tiles::<Q8_0>(w, x, m, r0, out),
+        BlockType::Q4_K => tiles::<Q4K>(w, x, m, r0, out),
+        BlockType::Q5_K => tiles::<Q5K>(w, x, m, r0, out),
+        BlockType::Q6_K => tiles::<Q6K>(w, x, m, r0, out),
+    }
+}
+
+/// The tiled loop for one block decoder: four weight rows are decoded into a buffer that stays
+/// in cache, then every activation row (two at a time) is multiplied with them.
+#[inline(always)]
+fn tiles<D: Decoder>(w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
+    let (cols, rb, nv, nb) = (w.cols, w.row_bytes(), w.ty.values(), w.ty.bytes());
+    let mut buf = vec![0.0f32; TILE_ROWS * cols];
+    for (t, out) in out.chunks_mut(TILE_ROWS * m).enumerate() {
+        let r = r0 + t * TILE_ROWS;
+        let nr = out.len() / m;
+        for (k, row) in buf.chunks_exact_mut(cols).take(nr).enumerate() {
+            let bytes = &w.data[(r + k) * rb..(r + k + 1) * rb];
+            for (b, y) in bytes.chunks_exact(nb).zip(row.chunks_exact_mut(nv)) {
+                D::decode(b, y);
+            }
+        }
+        let mut i = 0;
+        while i + 2 <= m {
+            let sums = dots::<2>(&buf, cols, nr, &x[i * cols..(i + 2) * cols]);
+            for (k, s) in sums.iter().take(nr).enumerate() {
+                out[k * m + i] = s[0];
+                out[k * m + i + 1] = s[1];
+            }
+            i += 2;
+        }
+        if i < m {
+            let sums = dots::<1>(&buf, cols, nr, &x[i * cols..(i + 1) * cols]);
+            for (k, s) in sums.iter().take(nr).enumerate() {
+                out[k * m + i] = s[0];
+            }
+        }
+    }
+}
+
+/// One step of the canonical order: `acc[j] += x[j] * w[j]`, two roundings per lane.
+#[inline(always)]
+fn madd(acc: &mut [f32; LANES], x: &[f32; LANES], w: &[f32; LANES]) {
+    for j in 0..LANES {
+        acc[j] += x[j] * w[j];
+    }
+}
+
+/// `A` activation rows against the first `nr` decoded rows of `buf`: `[row][activation]` sums,
+/// each in the canonical order.
+#[inline(always)]
+fn dots<const A: usize>(buf: &[f32], cols: usize, nr: usize, x: &[f32]) -> [[f32; A]; TILE_ROWS] {
+    let mut acc = [[[0.0f32; LANES]; A]; TILE_ROWS];
+    // Rows as arrays of eight: fixed-size chunks, so the loops carry no bounds checks.
+    let xs: [&[[f32; LANES]]; A] =
+        std::array::from_fn(|a| x[a * cols..(a + 1) * cols].as_chunks().0);
+    if nr == TILE_ROWS {
+        let w: [&[[f32; LANES]]; TILE_ROWS] =
+            std::array::from_fn(|k| buf[k * cols..(k + 1) * cols].as_chunks().0);
+        let n = cols / LANES;
+        let (w, xs) = (w.map(|r| &r[..n]), xs.map(|r| &r[..n]));
+        for c in 0..n {
+            for k in 0..TILE_ROWS {
+                let wv = &w[k][c];
+                for a in 0..A {
+                    madd(&mut acc[k][a], &xs[a][c], wv);
+                }
+            }
+        }
+    } else {
+        for (k, acc) in acc.iter_mut().enumerate().take(nr) {
+            let w = buf[k * cols..(k + 1) * cols].as_chunks::<LANES>().0;
+            for (acc, x) in acc.iter_mut().zip(xs) {
+                for (xv, wv) in x.iter().zip(w) {
+                    madd(acc, xv, wv);
+                }
+            }
+        }
+    }
+    acc.map(|rows| rows.map(reduce))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canonical_order_is_not_left_to_right() {
+        // Eight lanes make a different sum than a left-to-right loop: the order is a definition.
+        // Lane 0 holds 1e8 (+1, lost to rounding); lanes 1-7 hold 2 each, which the tree adds
+        // as 4 (lost: a tie, rounded to even) on one side and 8 (kept) on the other.
+        let x: Vec<f32> = (0..16).map(|i| if i == 0 { 1e8 } else { 1.0 }).collect();
+        let w = vec![1.0; 16];
+        let left: f32 = x.iter().zip(&w).map(|(a, b)| a * b).sum();
+        assert_eq!(left, 1e8);
+        assert_eq!(dot(&x, &w), 1e8 + 8.0);
+    }
+
+    #[test]
+    fn shapes_that_do_not_fit_are_refused() {
+        let data = vec![0u8; 2 * 20];
+        assert!(QMatrix::new(BlockType::Q4_1, 2, 32, &data).is_ok());
+        assert!(QMatrix::new(BlockType::Q4_1, 2, 31, &data).is_err());
+        assert!(QMatrix::new(BlockType::Q4_1, 3, 32, &data).is_err());
+        let w = QMatrix::new(BlockType::Q4_1, 2, 32, &data).ok();
+        let w = w.as_ref();
+        let mut y = vec![0.0; 3];
+        assert!(w.is_some_and(|w| matmul(w, &[0.0; 64], &mut y).is_err()));
+        assert!(w.is_some_and(|w| matmul(w, &[0.0; 65], &mut y[..2]).is_err()));
+    }
+}
