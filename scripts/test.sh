@@ -19,6 +19,6 @@ echo "== browser end-to-end: the playground (engine + UI for wasm32), headless C
 bash scripts/e2e.sh
 
 # After the playground's build, so that the wasm dependencies it shares are already compiled.
-echo "== post-processing tables in wasm32 (wasm-bindgen-test under Node)"
+echo "== post-processing tables and the CPU kernel's bits in wasm32 (wasm-bindgen-test under Node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test -p kiln-post --locked --target wasm32-unknown-unknown
+  cargo test -p kiln-post -p kiln-shaders --lib --locked --target wasm32-unknown-unknown

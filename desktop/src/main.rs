@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use futures_lite::future::block_on;
-use kiln_engine::{DeviceChoice, Engine, LoadOptions, ModelFiles};
+use kiln_engine::{DeviceChoice, Engine, LoadOptions, ModelFiles, WeightMode};
 
 /// Local code generation: real models, on the CPU or any GPU.
 #[derive(Parser)]
@@ -72,6 +72,10 @@ pub struct ModelArgs {
     /// Context window (default: the model's).
     #[arg(long = "ctx-size", short = 'c')]
     pub ctx_size: Option<usize>,
+    /// Dequantize every weight matrix to f32 at load (the reference path; slower, 8× the memory).
+    /// By default a GGUF's quantized blocks stay blocks on the CPU backend.
+    #[arg(long = "f32-weights")]
+    pub f32_weights: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
@@ -91,6 +95,11 @@ pub fn load(args: &ModelArgs) -> Result<(Engine, u64)> {
     let opts = LoadOptions {
         device,
         n_ctx: args.ctx_size,
+        weights: if args.f32_weights {
+            WeightMode::Dense
+        } else {
+            WeightMode::Quantized
+        },
     };
     let engine = block_on(Engine::load(&model_files, &opts, &mut |done, total| {
         pb.set_length(total as u64);

@@ -34,7 +34,10 @@ pub use sampler::SamplingParams;
 pub use stop::{StopMatcher, StopStep};
 pub use tokenizer::{StreamDecoder, Tokenizer};
 
+use model::linear::Target;
+pub use model::linear::WeightMode;
 use model::llama::Llama;
+pub use model::llama::WeightStats;
 use model::load::Checkpoint;
 
 /// The context used when none is asked for and the model was trained on more (llama.cpp's
@@ -48,6 +51,8 @@ pub struct LoadOptions {
     pub device: DeviceChoice,
     /// Context window; `None` = the model's trained context, at most [`DEFAULT_MAX_CTX`].
     pub n_ctx: Option<usize>,
+    /// Whether quantized matrices stay quantized (the CPU backend only, for now).
+    pub weights: WeightMode,
 }
 
 /// What a loaded model is, for `kiln info` and the UI.
@@ -85,6 +90,7 @@ pub struct ModelInfo {
 /// A loaded model on a device, ready to generate.
 pub struct Engine {
     model: Llama,
+    f32_from_blocks: usize,
     tokenizer: Tokenizer,
     chat: Option<ChatTemplate>,
     info: ModelInfo,
@@ -149,16 +155,29 @@ impl Engine {
             }
         };
         let info = Self::describe(files, &ck, n_ctx);
+        // wgpu has no quantized kernels yet: its matrices are dequantized at load.
+        let mode = if device_info.backend == "cpu" {
+            opts.weights
+        } else {
+            WeightMode::Dense
+        };
+        let target = Target {
+            dev: &device,
+            mode,
+            expanded: 0.into(),
+        };
         let model = Llama::load(
             ck.reader.as_mut(),
             &ck.config,
             &ck.inv_freq,
             n_ctx,
-            &device,
+            &target,
             on_progress,
         )?;
+        let f32_from_blocks = ck.reader.f32_from_blocks() + target.expanded.get();
         Ok(Self {
             model,
+            f32_from_blocks,
             tokenizer: ck.tokenizer,
             chat: ck.chat,
             info,
@@ -190,5 +209,13 @@ impl Engine {
     /// The chat template, if the model has one.
     pub fn chat_template(&self) -> Option<&ChatTemplate> {
         self.chat.as_ref()
+    }
+
+    /// What the loaded model holds (bytes, quantized and dense matrices).
+    pub fn weight_stats(&self) -> WeightStats {
+        WeightStats {
+            f32_from_blocks: self.f32_from_blocks,
+            ..self.model.weight_stats()
+        }
     }
 }

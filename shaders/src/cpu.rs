@@ -308,14 +308,17 @@ fn for_each_chunk(y: &mut [f32], chunk: usize, f: impl Fn((usize, &mut [f32]))) 
 /// A block decoder as a type, so that the tiled loop is compiled once per block type with the
 /// decoder inlined into it (a function passed as a value would be called out of line, outside
 /// the instruction-set context).
+/// Its block sizes are constants too, so that the compiler sees fixed-length slices.
 trait Decoder {
+    const TY: BlockType;
     fn decode(b: &[u8], y: &mut [f32]);
 }
 
 macro_rules! decoders {
     ($($name:ident => $f:path),* $(,)?) => {$(
-        struct $name;
+        pub(super) struct $name;
         impl Decoder for $name {
+            const TY: BlockType = BlockType::$name;
             #[inline(always)]
             fn decode(b: &[u8], y: &mut [f32]) {
                 $f(b, y)
@@ -324,10 +327,15 @@ macro_rules! decoders {
     )*};
 }
 
-decoders! {
-    Q4_0 => blocks::q4_0, Q4_1 => blocks::q4_1, Q5_0 => blocks::q5_0, Q5_1 => blocks::q5_1,
-    Q8_0 => blocks::q8_0, Q4K => blocks::q4_k, Q5K => blocks::q5_k, Q6K => blocks::q6_k,
+#[allow(non_camel_case_types)]
+mod types {
+    use super::*;
+    decoders! {
+        Q4_0 => blocks::q4_0, Q4_1 => blocks::q4_1, Q5_0 => blocks::q5_0, Q5_1 => blocks::q5_1,
+        Q8_0 => blocks::q8_0, Q4_K => blocks::q4_k, Q5_K => blocks::q5_k, Q6_K => blocks::q6_k,
+    }
 }
+use types::*;
 
 /// Weight rows `r0..r0 + out.len() / m` for every activation row, into `out` as `[row][m]`.
 #[inline(always)]
@@ -338,9 +346,9 @@ fn tile_rows(w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
         BlockType::Q5_0 => tiles::<Q5_0>(w, x, m, r0, out),
         BlockType::Q5_1 => tiles::<Q5_1>(w, x, m, r0, out),
         BlockType::Q8_0 => tiles::<Q8_0>(w, x, m, r0, out),
-        BlockType::Q4_K => tiles::<Q4K>(w, x, m, r0, out),
-        BlockType::Q5_K => tiles::<Q5K>(w, x, m, r0, out),
-        BlockType::Q6_K => tiles::<Q6K>(w, x, m, r0, out),
+        BlockType::Q4_K => tiles::<Q4_K>(w, x, m, r0, out),
+        BlockType::Q5_K => tiles::<Q5_K>(w, x, m, r0, out),
+        BlockType::Q6_K => tiles::<Q6_K>(w, x, m, r0, out),
     }
 }
 
@@ -348,7 +356,8 @@ fn tile_rows(w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
 /// in cache, then every activation row (two at a time) is multiplied with them.
 #[inline(always)]
 fn tiles<D: Decoder>(w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
-    let (cols, rb, nv, nb) = (w.cols, w.row_bytes(), w.ty.values(), w.ty.bytes());
+    let (nv, nb) = (D::TY.values(), D::TY.bytes());
+    let (cols, rb) = (w.cols, w.cols / nv * nb);
     let mut buf = vec![0.0f32; TILE_ROWS * cols];
     for (t, out) in out.chunks_mut(TILE_ROWS * m).enumerate() {
         let r = r0 + t * TILE_ROWS;
@@ -421,7 +430,78 @@ fn dots<const A: usize>(buf: &[f32], cols: usize, nr: usize, x: &[f32]) -> [[f32
 
 #[cfg(test)]
 mod tests {
+    // The same tests run natively and in wasm (wasm-bindgen-test under Node, SIMD128).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
+    use crate::blocks::ALL;
+
+    /// Deterministic bytes; the f16 scale fields of each block set to finite values.
+    fn synthetic_blocks(ty: BlockType, n: usize, seed: u32) -> Vec<u8> {
+        let mut s = seed | 1;
+        let mut data: Vec<u8> = (0..n * ty.bytes())
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s >> 24) as u8
+            })
+            .collect();
+        let halves: &[usize] = match ty {
+            BlockType::Q6_K => &[208],
+            BlockType::Q4_0 | BlockType::Q5_0 | BlockType::Q8_0 => &[0],
+            _ => &[0, 2],
+        };
+        for (i, b) in data.chunks_exact_mut(ty.bytes()).enumerate() {
+            for (k, &at) in halves.iter().enumerate() {
+                let v = half::f16::from_f32(
+                    0.01 * (1 + (i + k) % 7) as f32 * if k == 1 { -1.0 } else { 1.0 },
+                );
+                b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        data
+    }
+
+    /// The kernel's bits for every block type on a fixed input, natively and in wasm: equal to
+    /// the twin's, and folded into one checksum that both targets must reproduce.
+    #[test]
+    fn the_same_bits_on_every_target() {
+        let mut sum = 0u64;
+        for ty in ALL {
+            let (rows, cols, m) = (13, 2 * ty.values(), 3);
+            let data = synthetic_blocks(ty, rows * 2, ty.ggml_id());
+            let w = QMatrix::new(ty, rows, cols, &data).ok();
+            let w = w.as_ref().map(|w| *w);
+            let Some(w) = w else {
+                panic!("{ty:?}: bad synthetic matrix");
+            };
+            let x: Vec<f32> = (0..m * cols)
+                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                .collect();
+            let (mut got, mut want) = (vec![0.0; m * rows], vec![0.0; m * rows]);
+            assert!(matmul(&w, &x, &mut got).is_ok() && matmul_twin(&w, &x, &mut want).is_ok());
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{ty:?} on {}", Isa::best().name());
+            for (i, v) in got.iter().enumerate() {
+                sum = sum
+                    .wrapping_mul(0x100_0000_01b3)
+                    .wrapping_add(u64::from(v.to_bits()) ^ i as u64);
+            }
+        }
+        println!("checksum on {}: {sum:#x}", Isa::best().name());
+        assert_eq!(
+            sum,
+            GOLDEN,
+            "the kernel's bits changed on {}",
+            Isa::best().name()
+        );
+    }
+
+    /// [`the_same_bits_on_every_target`]'s checksum, first computed natively (AVX2); the wasm run
+    /// must give the same.
+    const GOLDEN: u64 = 0x5808_61d6_92aa_c18d;
 
     #[test]
     fn the_canonical_order_is_not_left_to_right() {

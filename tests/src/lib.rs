@@ -46,7 +46,7 @@ pub fn load(files: &ModelFiles, device: DeviceChoice) -> kiln_engine::Result<Eng
         files,
         &LoadOptions {
             device,
-            n_ctx: None,
+            ..LoadOptions::default()
         },
         &mut |_, _| {},
     ))

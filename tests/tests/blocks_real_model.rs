@@ -1,13 +1,15 @@
 //! The block decoders (`kiln_shaders::blocks`, the loader's) on every quantized tensor of the
 //! real default model, against gguf-py's dequantisation of the same file: a checksum of all
-//! values (`scripts/make_block_fixtures.py --model`, committed in tests/fixtures/blocks/).
+//! values (`scripts/make_block_fixtures.py --model`, committed in tests/fixtures/blocks/); and
+//! the loaded model's own accounting: its quantized matrices stay blocks.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop on a failed fixture read
 
 use std::collections::BTreeMap;
 
 use kiln_engine::format::gguf::Gguf;
-use kiln_tests::{default_model, fixtures};
+use kiln_engine::{DeviceChoice, Engine, LoadOptions, WeightMode};
+use kiln_tests::{default_model, fixtures, read_model};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -52,4 +54,44 @@ fn every_quantized_tensor_of_the_default_model_decodes_as_gguf_py_does() {
     }
     // 30 layers × 7 matrices (Q4_1) + the embedding (Q8_0).
     assert_eq!(checked, 211);
+}
+
+/// Loads `files` on the CPU with `weights`.
+fn load_cpu(files: &kiln_engine::ModelFiles, weights: WeightMode) -> kiln_engine::Engine {
+    let opts = LoadOptions {
+        device: DeviceChoice::Cpu,
+        weights,
+        ..LoadOptions::default()
+    };
+    futures_lite::future::block_on(Engine::load(files, &opts, &mut |_, _| {})).expect("load")
+}
+
+#[test]
+fn the_loaded_default_model_holds_its_blocks_not_f32() {
+    let Some(path) = default_model() else { return };
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let bytes = std::fs::read(&path).expect("model");
+    let tensor_bytes: usize = Gguf::parse(&name, &bytes)
+        .expect("parse")
+        .tensors
+        .iter()
+        .map(|t| t.end - t.start)
+        .sum();
+    let files = read_model(&path);
+
+    let q = load_cpu(&files, WeightMode::Quantized).weight_stats();
+    println!("quantized: {q:?}, GGUF tensor bytes {tensor_bytes}");
+    // 30 layers × 7 matrices and the embedding, whose blocks the tied output head shares.
+    assert_eq!((q.quantized, q.dense, q.f32_from_blocks), (211, 0, 0));
+    assert!(
+        q.bytes as f64 <= 1.15 * tensor_bytes as f64,
+        "{} bytes held for {tensor_bytes} bytes of tensors",
+        q.bytes
+    );
+
+    // The same check on the f32 reference path fails, as it must.
+    let d = load_cpu(&files, WeightMode::Dense).weight_stats();
+    println!("dense: {d:?}");
+    assert_eq!(d.quantized, 0);
+    assert!(d.f32_from_blocks > 0 && d.bytes as f64 > 4.0 * tensor_bytes as f64);
 }

@@ -324,19 +324,19 @@ try {{
 const WASM_MEMORY: u64 = 4 << 30;
 
 /// Whether a model can be loaded in a wasm32 worker: while loading, the file's bytes and the
-/// weights dequantised to f32 are both in memory (the engine keeps weights as f32; on WebGPU they
-/// are built on the CPU side first). `Err` explains it in GiB.
-pub fn fits_wasm_memory(n_params: u64, file_bytes: u64) -> Result<(), String> {
-    let need = n_params * 4 + file_bytes;
+/// weights as the engine holds them (`weight_bytes`: the blocks themselves on the CPU path,
+/// f32 on WebGPU, built on the CPU side first) are both in memory. `Err` explains it in GiB.
+pub fn fits_wasm_memory(weight_bytes: u64, file_bytes: u64) -> Result<(), String> {
+    let need = weight_bytes + file_bytes;
     if need <= WASM_MEMORY * 7 / 8 {
         return Ok(());
     }
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     Err(format!(
-        "this model needs about {:.1} GiB while loading ({:.1} GiB of f32 weights + the {:.1} GiB file), \
+        "this model needs about {:.1} GiB while loading ({:.1} GiB of weights as loaded + the {:.1} GiB file), \
          more than a browser tab's wasm memory ({:.0} GiB at most): use a smaller model, or the native `kiln`",
         gib(need),
-        gib(n_params * 4),
+        gib(weight_bytes),
         gib(file_bytes),
         gib(WASM_MEMORY)
     ))
@@ -478,9 +478,11 @@ mod tests {
 
     #[test]
     fn models_too_big_for_wasm_memory_are_refused_up_front() {
-        assert_eq!(fits_wasm_memory(134_515_008, 98_362_432), Ok(()));
-        // A 1.5 B model in Q4_1: 6 GiB of f32 weights.
-        let e = fits_wasm_memory(1_540_000_000, 1_000_000_000).unwrap_err();
+        assert_eq!(fits_wasm_memory(134_515_008 * 4, 98_362_432), Ok(()));
+        // A 1.5 B model in Q4_1 (a 1 GB file) fits on the CPU path, where its blocks stay
+        // blocks, and not as 6 GiB of f32 weights.
+        assert_eq!(fits_wasm_memory(1_000_000_000, 1_000_000_000), Ok(()));
+        let e = fits_wasm_memory(1_540_000_000 * 4, 1_000_000_000).unwrap_err();
         assert!(
             e.contains("about 6.7 GiB") && e.contains("4 GiB at most"),
             "{e}"

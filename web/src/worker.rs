@@ -186,7 +186,6 @@ async fn load(
         ModelFiles::Gguf { bytes, .. } => bytes.len() as u64,
         ModelFiles::HfDir(map) => map.values().map(|b| b.len() as u64).sum(),
     };
-    crate::logic::fits_wasm_memory(info.n_params as u64, file_bytes)?;
     let largest = info.largest_tensor_bytes;
     let webgpu = probe_webgpu(scope).await;
     let (choice, note) = match (device, &webgpu) {
@@ -208,6 +207,13 @@ async fn load(
             ),
         },
     };
+    // On the CPU a GGUF's blocks stay blocks (about the file's size); on WebGPU, and for
+    // safetensors, the weights are f32 while they load.
+    let held = match (&files, choice) {
+        (ModelFiles::Gguf { .. }, DeviceChoice::Cpu) => file_bytes,
+        _ => info.n_params as u64 * 4,
+    };
+    crate::logic::fits_wasm_memory(held, file_bytes)?;
     let mut on_progress = |done: usize, total: usize| {
         post(
             scope,
@@ -221,6 +227,7 @@ async fn load(
     let opts = LoadOptions {
         device: choice,
         n_ctx,
+        ..LoadOptions::default()
     };
     let engine = Engine::load(&files, &opts, &mut on_progress)
         .await

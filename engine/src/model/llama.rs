@@ -14,6 +14,8 @@ use burn::tensor::ops::AttentionModuleOptions;
 
 use super::config::ModelConfig;
 use super::kv_cache::{KvCache, LayerCache};
+use super::linear::{Embedding, HostMatrix, Linear, Target, upload};
+use crate::error::Result;
 
 /// Reads one weight by its HF name, with the shape config.json implies (checked by the loader).
 pub(crate) trait WeightReader {
@@ -21,67 +23,33 @@ pub(crate) trait WeightReader {
     fn read(&mut self, name: &str, shape: &[usize]) -> crate::Result<Vec<f32>>;
     /// Whether the checkpoint has `name`.
     fn has(&self, name: &str) -> bool;
-}
-
-/// Uploads host data as a tensor.
-fn upload<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(data, shape), device)
-}
-
-/// Transposes a row-major `[rows, cols]` matrix on the host.
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = data[r * cols + c];
-        }
+    /// A weight matrix `[rows, cols]` as stored: blocks where the checkpoint has blocks.
+    fn read_matrix(&mut self, name: &str, shape: &[usize]) -> crate::Result<HostMatrix> {
+        self.read(name, shape).map(HostMatrix::F32)
     }
-    out
+    /// Values of quantized matrices (2-D block tensors) that [`WeightReader::read`] expanded to
+    /// f32 so far: 0 on the quantized path.
+    fn f32_from_blocks(&self) -> usize {
+        0
+    }
 }
 
-/// `y = x W^T + b` with W stored transposed (`[in, out]`) so that it is a plain matmul.
-#[derive(Debug, Clone)]
-pub(crate) struct Linear {
-    weight: Tensor<2>,       // [in, out]
-    bias: Option<Tensor<2>>, // [1, out]
-}
-
-impl Linear {
-    fn load(
-        r: &mut dyn WeightReader,
-        prefix: &str,
-        out: usize,
-        inp: usize,
-        bias: bool,
-        dev: &Device,
-    ) -> crate::Result<Self> {
-        let name = format!("{prefix}.weight");
-        let w = r.read(&name, &[out, inp])?;
-        let weight = upload(transpose(&w, out, inp), [inp, out], dev);
-        let bias = if bias {
-            Some(upload(
-                r.read(&format!("{prefix}.bias"), &[out])?,
-                [1, out],
-                dev,
-            ))
-        } else {
-            None
-        };
-        Ok(Self { weight, bias })
-    }
-
-    /// # Shapes
-    /// - `x`: `[b, s, in]` → `[b, s, out]`
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [b, s, inp] = x.dims();
-        let out = self.weight.dims()[1];
-        let y = x.reshape([b * s, inp]).matmul(self.weight.clone()); // [b*s, out]
-        let y = match &self.bias {
-            Some(bias) => y + bias.clone(),
-            None => y,
-        };
-        y.reshape([b, s, out])
-    }
+/// Reads `{prefix}.weight` (`[out, inp]`) and, with `bias`, `{prefix}.bias` as a layer.
+fn linear(
+    r: &mut dyn WeightReader,
+    prefix: &str,
+    out: usize,
+    inp: usize,
+    bias: bool,
+    t: &Target<'_>,
+) -> Result<Linear> {
+    let w = r.read_matrix(&format!("{prefix}.weight"), &[out, inp])?;
+    let b = if bias {
+        Some(r.read(&format!("{prefix}.bias"), &[out])?)
+    } else {
+        None
+    };
+    Ok(Linear::new(w, out, inp, b, t))
 }
 
 /// Root-mean-square normalisation with a learnt scale (Zhang & Sennrich, 2019).
@@ -103,6 +71,11 @@ impl RmsNorm {
             weight: upload(r.read(name, &[hidden])?, [1, 1, hidden], dev),
             eps,
         })
+    }
+
+    /// Values held.
+    fn len(&self) -> usize {
+        self.weight.dims()[2]
     }
 
     /// # Shapes
@@ -154,6 +127,11 @@ impl Rope {
     fn max_positions(&self) -> usize {
         self.cos.dims()[0]
     }
+
+    /// Bytes of the two tables.
+    fn bytes(&self) -> usize {
+        2 * 4 * self.cos.dims().iter().product::<usize>()
+    }
 }
 
 /// Multi-head attention with grouped key/value heads.
@@ -173,7 +151,7 @@ impl Attention {
         r: &mut dyn WeightReader,
         prefix: &str,
         c: &ModelConfig,
-        dev: &Device,
+        t: &Target<'_>,
     ) -> crate::Result<Self> {
         let (h, d, nh, nkv) = (
             c.hidden_size,
@@ -184,10 +162,10 @@ impl Attention {
         let bias = c.qkv_bias();
         let o_bias = c.attention_bias && r.has(&format!("{prefix}.o_proj.bias"));
         Ok(Self {
-            q_proj: Linear::load(r, &format!("{prefix}.q_proj"), nh * d, h, bias, dev)?,
-            k_proj: Linear::load(r, &format!("{prefix}.k_proj"), nkv * d, h, bias, dev)?,
-            v_proj: Linear::load(r, &format!("{prefix}.v_proj"), nkv * d, h, bias, dev)?,
-            o_proj: Linear::load(r, &format!("{prefix}.o_proj"), h, nh * d, o_bias, dev)?,
+            q_proj: linear(r, &format!("{prefix}.q_proj"), nh * d, h, bias, t)?,
+            k_proj: linear(r, &format!("{prefix}.k_proj"), nkv * d, h, bias, t)?,
+            v_proj: linear(r, &format!("{prefix}.v_proj"), nkv * d, h, bias, t)?,
+            o_proj: linear(r, &format!("{prefix}.o_proj"), h, nh * d, o_bias, t)?,
             n_heads: nh,
             n_kv: nkv,
             head_dim: d,
@@ -215,15 +193,18 @@ impl Attention {
 
     /// # Shapes
     /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
-    fn forward(&self, x: Tensor<3>, rope: &Rope, cache: &mut LayerCache) -> Tensor<3> {
+    fn forward(&self, x: Tensor<3>, rope: &Rope, cache: &mut LayerCache) -> Result<Tensor<3>> {
         let [b, s, _] = x.dims();
         let start = cache.len();
         let q = rope.apply(
-            self.heads(self.q_proj.forward(x.clone()), self.n_heads),
+            self.heads(self.q_proj.forward(x.clone())?, self.n_heads),
             start,
         ); // [b, h, s, d]
-        let k = rope.apply(self.heads(self.k_proj.forward(x.clone()), self.n_kv), start); // [b, kv, s, d]
-        let v = self.heads(self.v_proj.forward(x), self.n_kv); // [b, kv, s, d]
+        let k = rope.apply(
+            self.heads(self.k_proj.forward(x.clone())?, self.n_kv),
+            start,
+        ); // [b, kv, s, d]
+        let v = self.heads(self.v_proj.forward(x)?, self.n_kv); // [b, kv, s, d]
         let (k, v) = cache.append(k, v); // [b, kv, start + s, d]
         // Causal mask aligned bottom-right, so it also holds with a cache (burn's attention docs).
         let opts = AttentionModuleOptions {
@@ -251,21 +232,21 @@ impl Mlp {
         r: &mut dyn WeightReader,
         prefix: &str,
         c: &ModelConfig,
-        dev: &Device,
+        t: &Target<'_>,
     ) -> crate::Result<Self> {
         let (h, i) = (c.hidden_size, c.intermediate_size);
         Ok(Self {
-            gate_proj: Linear::load(r, &format!("{prefix}.gate_proj"), i, h, false, dev)?,
-            up_proj: Linear::load(r, &format!("{prefix}.up_proj"), i, h, false, dev)?,
-            down_proj: Linear::load(r, &format!("{prefix}.down_proj"), h, i, false, dev)?,
+            gate_proj: linear(r, &format!("{prefix}.gate_proj"), i, h, false, t)?,
+            up_proj: linear(r, &format!("{prefix}.up_proj"), i, h, false, t)?,
+            down_proj: linear(r, &format!("{prefix}.down_proj"), h, i, false, t)?,
         })
     }
 
     /// # Shapes
     /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+    fn forward(&self, x: Tensor<3>) -> Result<Tensor<3>> {
         self.down_proj
-            .forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+            .forward(silu(self.gate_proj.forward(x.clone())?) * self.up_proj.forward(x)?)
     }
 }
 
@@ -283,13 +264,14 @@ impl Block {
         r: &mut dyn WeightReader,
         i: usize,
         c: &ModelConfig,
-        dev: &Device,
+        t: &Target<'_>,
     ) -> crate::Result<Self> {
+        let dev = t.dev;
         let p = format!("model.layers.{i}");
         let (h, eps) = (c.hidden_size, c.rms_norm_eps);
         Ok(Self {
             input_layernorm: RmsNorm::load(r, &format!("{p}.input_layernorm.weight"), h, eps, dev)?,
-            self_attn: Attention::load(r, &format!("{p}.self_attn"), c, dev)?,
+            self_attn: Attention::load(r, &format!("{p}.self_attn"), c, t)?,
             post_attention_layernorm: RmsNorm::load(
                 r,
                 &format!("{p}.post_attention_layernorm.weight"),
@@ -297,30 +279,43 @@ impl Block {
                 eps,
                 dev,
             )?,
-            mlp: Mlp::load(r, &format!("{p}.mlp"), c, dev)?,
+            mlp: Mlp::load(r, &format!("{p}.mlp"), c, t)?,
         })
     }
 
     /// # Shapes
     /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
-    fn forward(&self, x: Tensor<3>, rope: &Rope, cache: &mut LayerCache) -> Tensor<3> {
+    fn forward(&self, x: Tensor<3>, rope: &Rope, cache: &mut LayerCache) -> Result<Tensor<3>> {
         let x = x.clone()
             + self
                 .self_attn
-                .forward(self.input_layernorm.forward(x), rope, cache);
-        x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
+                .forward(self.input_layernorm.forward(x), rope, cache)?;
+        Ok(x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))?)
     }
+}
+
+/// What a loaded model holds, by the engine's own accounting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WeightStats {
+    /// Bytes of every weight, norm and table the model keeps (host and device).
+    pub bytes: usize,
+    /// Matrices (and the embedding) held as the checkpoint's blocks.
+    pub quantized: usize,
+    /// Matrices (and the embedding) held as dense f32.
+    pub dense: usize,
+    /// Values of quantized matrices the loader expanded to f32 (0 on the quantized path).
+    pub f32_from_blocks: usize,
 }
 
 /// The whole decoder.
 #[derive(Debug, Clone)]
 pub struct Llama {
-    /// The embedding table stays on the host: a lookup is a row copy, and the device keeps only
-    /// what it multiplies with. `[vocab, hidden]`
-    embed_tokens: Vec<f32>,
+    /// The embedding table stays on the host: a lookup is a row copy (or a decoded row of
+    /// blocks), and the device keeps only what it multiplies with. `[vocab, hidden]`
+    embed_tokens: Embedding,
     layers: Vec<Block>,
     norm: RmsNorm,
-    lm_head: Linear, // [hidden, vocab]
+    lm_head: Linear, // [vocab, hidden] as blocks, or [hidden, vocab] dense
     rope: Rope,
     hidden: usize,
     vocab: usize,
@@ -335,28 +330,29 @@ impl Llama {
         c: &ModelConfig,
         inv_freq: &[f64],
         max_pos: usize,
-        device: &Device,
+        t: &Target<'_>,
         on_layer: &mut dyn FnMut(usize, usize),
     ) -> crate::Result<Self> {
+        let device = t.dev;
         let (h, v) = (c.hidden_size, c.vocab_size);
         let total = c.num_hidden_layers + 2;
-        let embed_tokens = r.read("model.embed_tokens.weight", &[v, h])?;
+        let embed = r.read_matrix("model.embed_tokens.weight", &[v, h])?;
         on_layer(1, total);
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
-            layers.push(Block::load(r, i, c, device)?);
+            layers.push(Block::load(r, i, c, t)?);
             on_layer(i + 2, total);
         }
         let norm = RmsNorm::load(r, "model.norm.weight", h, c.rms_norm_eps, device)?;
         let tied = c.tie_word_embeddings || !r.has("lm_head.weight");
-        let head = if tied {
-            transpose(&embed_tokens, v, h)
-        } else {
-            transpose(&r.read("lm_head.weight", &[v, h])?, v, h)
-        };
-        let lm_head = Linear {
-            weight: upload(head, [h, v], device),
-            bias: None,
+        let embed_tokens = Embedding::new(embed, t);
+        let lm_head = match (&embed_tokens, tied) {
+            (Embedding::Blocks(q), true) => Linear::shared(q.clone(), device),
+            (Embedding::F32(e), true) => Linear::new(HostMatrix::F32(e.clone()), v, h, None, t),
+            (_, false) => {
+                let m = r.read_matrix("lm_head.weight", &[v, h])?;
+                Linear::new(m, v, h, None, t)
+            }
         };
         on_layer(total, total);
         Ok(Self {
@@ -369,6 +365,42 @@ impl Llama {
             vocab: v,
             device: device.clone(),
         })
+    }
+
+    /// What the model holds. A tied output head that shares the embedding's blocks is counted
+    /// once; a dense copy of it is counted as what it is.
+    pub fn weight_stats(&self) -> WeightStats {
+        let mut st = WeightStats::default();
+        let mut norms = self.norm.len();
+        let mut add = |(bytes, quant): (usize, bool)| {
+            st.bytes += bytes;
+            if quant {
+                st.quantized += 1;
+            } else {
+                st.dense += 1;
+            }
+        };
+        add((
+            self.embed_tokens.bytes(),
+            matches!(self.embed_tokens, Embedding::Blocks(_)),
+        ));
+        for b in &self.layers {
+            let a = &b.self_attn;
+            for l in [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj] {
+                add(l.held());
+            }
+            for l in [&b.mlp.gate_proj, &b.mlp.up_proj, &b.mlp.down_proj] {
+                add(l.held());
+            }
+            norms += b.input_layernorm.len() + b.post_attention_layernorm.len();
+        }
+        match (&self.lm_head, &self.embed_tokens) {
+            (Linear::Quant { weight, .. }, Embedding::Blocks(e))
+                if std::sync::Arc::ptr_eq(weight, e) => {}
+            (head, _) => add(head.held()),
+        }
+        st.bytes += norms * 4 + self.rope.bytes();
+        st
     }
 
     /// Positions the RoPE table covers (the usable context).
@@ -387,26 +419,26 @@ impl Llama {
     ///
     /// # Shapes
     /// - `tokens`: `b` lanes of `s` ids → `[b, s, hidden]`
-    pub fn forward(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Tensor<3> {
+    pub fn forward(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Result<Tensor<3>> {
         let b = tokens.len();
         let s = tokens.first().map_or(0, Vec::len);
         let mut rows = Vec::with_capacity(b * s * self.hidden);
         for &t in tokens.iter().flatten() {
-            let at = t as usize * self.hidden;
-            rows.extend_from_slice(&self.embed_tokens[at..at + self.hidden]);
+            self.embed_tokens
+                .push_row(t as usize, self.hidden, &mut rows);
         }
         let mut x = upload(rows, [b, s, self.hidden], &self.device); // [b, s, hidden]
         for (block, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            x = block.forward(x, &self.rope, layer_cache);
+            x = block.forward(x, &self.rope, layer_cache)?;
         }
-        self.norm.forward(x)
+        Ok(self.norm.forward(x))
     }
 
     /// Output head.
     ///
     /// # Shapes
     /// - `h`: `[b, s, hidden]` → `[b, s, vocab]`
-    pub fn logits(&self, h: Tensor<3>) -> Tensor<3> {
+    pub fn logits(&self, h: Tensor<3>) -> Result<Tensor<3>> {
         self.lm_head.forward(h)
     }
 }

@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use super::config::{Arch, ModelConfig};
+use super::linear::{HostMatrix, QuantWeight};
 use super::llama::WeightReader;
 use crate::chat::ChatTemplate;
 use crate::error::{Error, Result};
-use crate::format::gguf::{Gguf, Value};
+use crate::format::gguf::{Gguf, TensorInfo, TensorType, Value};
 use crate::format::safetensors::{SafeTensors, ShardIndex};
 use crate::tokenizer::{Specials, Tokenizer};
 
@@ -92,6 +93,7 @@ impl<'a> Checkpoint<'a> {
             permuted,
             n_heads,
             n_kv,
+            f32_from_blocks: 0,
         });
         Ok(Self {
             config,
@@ -236,10 +238,13 @@ struct GgufReader<'a> {
     permuted: bool,
     n_heads: usize,
     n_kv: usize,
+    f32_from_blocks: usize,
 }
 
-impl WeightReader for GgufReader<'_> {
-    fn read(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+impl GgufReader<'_> {
+    /// The tensor for HF name `name`, checked against `shape`, and the head count whose Q/K row
+    /// permutation must be undone (0 for none).
+    fn find(&self, name: &str, shape: &[usize]) -> Result<(&TensorInfo, usize)> {
         let key = gguf_name(name).unwrap_or_else(|| name.to_string());
         let t = self.g.tensor(&key).ok_or_else(|| Error::MissingTensor {
             file: self.g.file.clone(),
@@ -253,19 +258,61 @@ impl WeightReader for GgufReader<'_> {
                 expected: shape.to_vec(),
             });
         }
-        let data = self.g.dequantize(self.bytes, t)?;
-        let heads = if key.contains(".attn_q.") {
+        let heads = if !self.permuted {
+            0
+        } else if key.contains(".attn_q.") {
             self.n_heads
         } else if key.contains(".attn_k.") {
             self.n_kv
         } else {
             0
         };
-        Ok(if self.permuted && heads > 0 {
+        Ok((t, heads))
+    }
+}
+
+impl WeightReader for GgufReader<'_> {
+    fn read(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let (t, heads) = self.find(name, shape)?;
+        let data = self.g.dequantize(self.bytes, t)?;
+        if matches!(t.ty, TensorType::Block(_)) && shape.len() >= 2 {
+            self.f32_from_blocks += data.len();
+        }
+        Ok(if heads > 0 {
             unpermute_rows(&data, shape[0], heads)
         } else {
             data
         })
+    }
+
+    fn read_matrix(&mut self, name: &str, shape: &[usize]) -> Result<HostMatrix> {
+        let (t, heads) = self.find(name, shape)?;
+        let TensorType::Block(ty) = t.ty else {
+            return self.read(name, shape).map(HostMatrix::F32);
+        };
+        let raw = self
+            .bytes
+            .get(t.start..t.end)
+            .ok_or_else(|| Error::TensorOutOfBounds {
+                file: self.g.file.clone(),
+                name: t.name.clone(),
+                start: t.start as u64,
+                end: t.end as u64,
+                len: self.bytes.len(),
+            })?;
+        // Rows are whole blocks, so the permutation moves byte ranges.
+        let data = if heads > 0 {
+            unpermute_rows(raw, shape[0], heads)
+        } else {
+            raw.to_vec()
+        };
+        let (rows, cols) = (shape[0], shape[1..].iter().product());
+        QuantWeight::new(ty, rows, cols, data)
+            .map(HostMatrix::Blocks)
+            .map_err(|reason| Error::BadGguf {
+                file: self.g.file.clone(),
+                reason: format!("tensor `{}`: {reason}", t.name),
+            })
     }
 
     fn has(&self, name: &str) -> bool {
@@ -273,14 +320,18 @@ impl WeightReader for GgufReader<'_> {
             .tensor(&gguf_name(name).unwrap_or_else(|| name.to_string()))
             .is_some()
     }
+
+    fn f32_from_blocks(&self) -> usize {
+        self.f32_from_blocks
+    }
 }
 
 /// Undoes llama.cpp's `permute(w, n_head)`: within each head, rows stored as interleaved
 /// (pair-major) go back to HF's half-major order. Works for 2-D weights and 1-D biases.
-pub(crate) fn unpermute_rows(data: &[f32], rows: usize, n_head: usize) -> Vec<f32> {
+pub(crate) fn unpermute_rows<T: Copy + Default>(data: &[T], rows: usize, n_head: usize) -> Vec<T> {
     let cols = data.len() / rows.max(1);
     let d = rows / n_head.max(1);
-    let mut out = vec![0.0; data.len()];
+    let mut out = vec![T::default(); data.len()];
     for h in 0..n_head {
         for i in 0..d / 2 {
             for j in 0..2 {

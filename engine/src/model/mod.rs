@@ -2,5 +2,6 @@
 
 pub mod config;
 pub mod kv_cache;
+pub mod linear;
 pub mod llama;
 pub(crate) mod load;
