@@ -239,7 +239,8 @@ pub(crate) fn q5_1(b: &[u8], y: &mut [f32]) {
 #[inline(always)]
 pub(crate) fn q8_0(b: &[u8], y: &mut [f32]) {
     let d = half_at(b, 0);
-    for (&q, y) in b[2..34].iter().zip(y) {
+    let q: [u8; 32] = b[2..34].try_into().unwrap_or([0; 32]);
+    for (y, &q) in y.iter_mut().zip(&q) {
         *y = f32::from(q as i8) * d;
     }
 }
