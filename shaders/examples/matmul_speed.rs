@@ -12,7 +12,7 @@ fn main() {
         (BlockType::Q4_1, 1536, 576),
         (BlockType::Q4_1, 576, 1536),
         (BlockType::Q8_0, 49152, 576),
-        (BlockType::Q4_K, 1536, 576),
+        (BlockType::Q4_K, 576, 1536),
         (BlockType::Q6_K, 576, 1536),
     ];
     // `matmul_speed N` times only shape N, `matmul_speed N M REPS` only M rows, REPS times
