@@ -125,6 +125,7 @@ fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 
 /// `y = x Wᵀ + b`.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // a few hundred layers per model: size does not matter
 pub(crate) enum Linear {
     /// W stored transposed (`[in, out]`) on the device, so that it is a plain matmul.
     Dense {
