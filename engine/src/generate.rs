@@ -265,10 +265,10 @@ impl Engine {
                 max,
             });
         }
-        let h = self.model.forward(lanes, cache)?; // [b, s, hidden]
+        let h = self.model.forward(lanes, cache).await?; // [b, s, hidden]
         let [b, s, hidden] = h.dims();
         let last = h.slice([0..b, s - 1..s, 0..hidden]); // [b, 1, hidden]
-        let flat = read_f32(self.model.logits(last)?).await?; // [b, 1, vocab]
+        let flat = read_f32(self.model.logits(last).await?).await?; // [b, 1, vocab]
         Ok(flat.chunks(vocab).map(<[f32]>::to_vec).collect())
     }
 
@@ -292,8 +292,9 @@ impl Engine {
         }
         let h = self
             .model
-            .forward(&[tokens.to_vec()], &mut self.new_cache())?;
-        let flat = read_f32(self.model.logits(h)?).await?;
+            .forward(&[tokens.to_vec()], &mut self.new_cache())
+            .await?;
+        let flat = read_f32(self.model.logits(h).await?).await?;
         Ok(flat
             .chunks(self.model.vocab_size())
             .map(<[f32]>::to_vec)

@@ -185,7 +185,7 @@ impl Linear {
 
     /// # Shapes
     /// - `x`: `[b, s, in]` → `[b, s, out]`
-    pub(crate) fn forward(&self, x: Tensor<3>) -> Result<Tensor<3>> {
+    pub(crate) async fn forward(&self, x: Tensor<3>) -> Result<Tensor<3>> {
         let [b, s, inp] = x.dims();
         let out = self.out_features();
         match self {
@@ -202,8 +202,10 @@ impl Linear {
                 bias,
                 device,
             } => {
+                // Asynchronous like every read in the engine: in wasm nothing may block.
                 let xs = x
-                    .try_into_data()
+                    .into_data_async()
+                    .await
                     .map_err(|e| Error::Readback(format!("{e:?}")))?
                     .try_into_vec::<f32>()
                     .map_err(|e| Error::Readback(format!("{e:?}")))?;

@@ -193,18 +193,23 @@ impl Attention {
 
     /// # Shapes
     /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
-    fn forward(&self, x: Tensor<3>, rope: &Rope, cache: &mut LayerCache) -> Result<Tensor<3>> {
+    async fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &Rope,
+        cache: &mut LayerCache,
+    ) -> Result<Tensor<3>> {
         let [b, s, _] = x.dims();
         let start = cache.len();
         let q = rope.apply(
-            self.heads(self.q_proj.forward(x.clone())?, self.n_heads),
+            self.heads(self.q_proj.forward(x.clone()).await?, self.n_heads),
             start,
         ); // [b, h, s, d]
         let k = rope.apply(
-            self.heads(self.k_proj.forward(x.clone())?, self.n_kv),
+            self.heads(self.k_proj.forward(x.clone()).await?, self.n_kv),
             start,
         ); // [b, kv, s, d]
-        let v = self.heads(self.v_proj.forward(x)?, self.n_kv); // [b, kv, s, d]
+        let v = self.heads(self.v_proj.forward(x).await?, self.n_kv); // [b, kv, s, d]
         let (k, v) = cache.append(k, v); // [b, kv, start + s, d]
         // Causal mask aligned bottom-right, so it also holds with a cache (burn's attention docs).
         let opts = AttentionModuleOptions {
@@ -212,10 +217,12 @@ impl Attention {
             ..Default::default()
         };
         let y = attention(q, self.repeat_kv(k), self.repeat_kv(v), None, None, opts); // [b, h, s, d]
-        self.o_proj.forward(
-            y.swap_dims(1, 2)
-                .reshape([b, s, self.n_heads * self.head_dim]),
-        )
+        self.o_proj
+            .forward(
+                y.swap_dims(1, 2)
+                    .reshape([b, s, self.n_heads * self.head_dim]),
+            )
+            .await
     }
 }
 
@@ -244,9 +251,10 @@ impl Mlp {
 
     /// # Shapes
     /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
-    fn forward(&self, x: Tensor<3>) -> Result<Tensor<3>> {
-        self.down_proj
-            .forward(silu(self.gate_proj.forward(x.clone())?) * self.up_proj.forward(x)?)
+    async fn forward(&self, x: Tensor<3>) -> Result<Tensor<3>> {
+        let gate = silu(self.gate_proj.forward(x.clone()).await?);
+        let up = self.up_proj.forward(x).await?;
+        self.down_proj.forward(gate * up).await
     }
 }
 
@@ -285,12 +293,22 @@ impl Block {
 
     /// # Shapes
     /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
-    fn forward(&self, x: Tensor<3>, rope: &Rope, cache: &mut LayerCache) -> Result<Tensor<3>> {
-        let x = x.clone()
-            + self
-                .self_attn
-                .forward(self.input_layernorm.forward(x), rope, cache)?;
-        Ok(x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))?)
+    async fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &Rope,
+        cache: &mut LayerCache,
+    ) -> Result<Tensor<3>> {
+        let attn = self
+            .self_attn
+            .forward(self.input_layernorm.forward(x.clone()), rope, cache)
+            .await?;
+        let x = x + attn;
+        let mlp = self
+            .mlp
+            .forward(self.post_attention_layernorm.forward(x.clone()))
+            .await?;
+        Ok(x + mlp)
     }
 }
 
@@ -419,7 +437,7 @@ impl Llama {
     ///
     /// # Shapes
     /// - `tokens`: `b` lanes of `s` ids → `[b, s, hidden]`
-    pub fn forward(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Result<Tensor<3>> {
+    pub async fn forward(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Result<Tensor<3>> {
         let b = tokens.len();
         let s = tokens.first().map_or(0, Vec::len);
         let mut rows = Vec::with_capacity(b * s * self.hidden);
@@ -429,7 +447,7 @@ impl Llama {
         }
         let mut x = upload(rows, [b, s, self.hidden], &self.device); // [b, s, hidden]
         for (block, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            x = block.forward(x, &self.rope, layer_cache)?;
+            x = block.forward(x, &self.rope, layer_cache).await?;
         }
         Ok(self.norm.forward(x))
     }
@@ -438,7 +456,7 @@ impl Llama {
     ///
     /// # Shapes
     /// - `h`: `[b, s, hidden]` → `[b, s, vocab]`
-    pub fn logits(&self, h: Tensor<3>) -> Result<Tensor<3>> {
-        self.lm_head.forward(h)
+    pub async fn logits(&self, h: Tensor<3>) -> Result<Tensor<3>> {
+        self.lm_head.forward(h).await
     }
 }
