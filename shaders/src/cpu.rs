@@ -176,9 +176,10 @@ impl Isa {
         v
     }
 
-    /// The best level this CPU runs.
+    /// The best level this CPU runs (detected once: the kernel asks for it on every call).
     pub fn best() -> Isa {
-        Self::available().pop().unwrap_or(Isa::Baseline)
+        static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| Self::available().pop().unwrap_or(Isa::Baseline))
     }
 
     /// What users see ("AVX2", "SIMD128", …).
