@@ -39,7 +39,12 @@ fn main() {
             }
             let x = vec![0.5f32; m * cols];
             let mut y = vec![0.0f32; m * rows];
+            // KILN_ISA=AVX2 (or scalar, SIMD128) times only that level.
+            let only = std::env::var("KILN_ISA").ok();
             for isa in Isa::available() {
+                if only.as_deref().is_some_and(|o| o != isa.name()) {
+                    continue;
+                }
                 let reps = args
                     .get(2)
                     .copied()

@@ -5,9 +5,14 @@
 //! `dequantize_row_*` in `ggml-quants.c` operation for operation (the same f32 products and
 //! sums in the same order, no fused multiply-add), so that it agrees bit for bit with llama.cpp
 //! and with gguf-py's numpy dequantisers, the tests' independent reference
-//! (`scripts/make_block_fixtures.py`).
+//! (`scripts/make_block_fixtures.py`). Each decoder is written once against eight f32 lanes
+//! ([`crate::simd::Eight`]): [`decode`] runs it at the scalar level, the CPU kernel at the
+//! machine's vector level, with the same bits.
 
+#[cfg(test)]
 use half::f16;
+
+use crate::simd::Eight;
 
 /// A quantized block type (ggml's `ggml_type` ids in [`BlockType::from_ggml`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,31 +148,63 @@ pub fn decode(ty: BlockType, bytes: &[u8], out: &mut [f32]) -> Result<(), Length
         });
     }
     let blocks = bytes.chunks_exact(nb).zip(out.chunks_exact_mut(nv));
+    // The scalar level: the definition (the kernels run the same decoders at their own level).
+    let (e, t) = (pulp::Scalar::new(), halves());
     match ty {
-        BlockType::Q4_0 => blocks.for_each(|(b, y)| q4_0(b, y)),
-        BlockType::Q4_1 => blocks.for_each(|(b, y)| q4_1(b, y)),
-        BlockType::Q5_0 => blocks.for_each(|(b, y)| q5_0(b, y)),
-        BlockType::Q5_1 => blocks.for_each(|(b, y)| q5_1(b, y)),
-        BlockType::Q8_0 => blocks.for_each(|(b, y)| q8_0(b, y)),
-        BlockType::Q4_K => blocks.for_each(|(b, y)| q4_k(b, y)),
-        BlockType::Q5_K => blocks.for_each(|(b, y)| q5_k(b, y)),
-        BlockType::Q6_K => blocks.for_each(|(b, y)| q6_k(b, y)),
+        BlockType::Q4_0 => blocks.for_each(|(b, y)| q4_0(e, t, b, y)),
+        BlockType::Q4_1 => blocks.for_each(|(b, y)| q4_1(e, t, b, y)),
+        BlockType::Q5_0 => blocks.for_each(|(b, y)| q5_0(e, t, b, y)),
+        BlockType::Q5_1 => blocks.for_each(|(b, y)| q5_1(e, t, b, y)),
+        BlockType::Q8_0 => blocks.for_each(|(b, y)| q8_0(e, t, b, y)),
+        BlockType::Q4_K => blocks.for_each(|(b, y)| q4_k(e, t, b, y)),
+        BlockType::Q5_K => blocks.for_each(|(b, y)| q5_k(e, t, b, y)),
+        BlockType::Q6_K => blocks.for_each(|(b, y)| q6_k(e, t, b, y)),
     }
     Ok(())
 }
 
+/// Every f16's value, indexed by its bits (256 KiB): a block's scale is one load. Converting
+/// with integer arithmetic cost 18 instructions per scale, a third of the kernel, and `half`'s
+/// conversion asks the CPU for F16C on every call; llama.cpp keeps the same table.
+pub(crate) type Halves = [f32; 65536];
+
+/// The table of [`Halves`], built once from [`f16_to_f32`].
+pub(crate) fn halves() -> &'static Halves {
+    static TABLE: std::sync::OnceLock<Box<Halves>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let v: Vec<f32> = (0..=u16::MAX).map(f16_to_f32).collect();
+        v.into_boxed_slice()
+            .try_into()
+            .unwrap_or_else(|_| Box::new([f32::NAN; 65536]))
+    })
+}
+
 /// The f16 at `b[at..at + 2]`, as f32.
 #[inline(always)]
-fn half_at(b: &[u8], at: usize) -> f32 {
-    f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+fn half_at(t: &Halves, b: &[u8], at: usize) -> f32 {
+    t[usize::from(u16::from_le_bytes([b[at], b[at + 1]]))]
+}
+
+/// An f16's bits as f32, exactly, the same on every target (hardware conversions quiet
+/// signalling NaNs; this keeps every payload). The magnitude's bits shifted into an f32 give the
+/// value × 2⁻¹¹², so one exact multiplication by 2¹¹² restores it, subnormals included;
+/// infinities and NaNs (exponent 31) take f32's all-ones exponent instead.
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let mag = u32::from(h & 0x7fff) << 13;
+    let v = if h & 0x7c00 == 0x7c00 {
+        mag | 0x7f80_0000
+    } else {
+        (f32::from_bits(mag) * f32::from_bits(0x7780_0000)).to_bits() // × 2¹¹²
+    };
+    f32::from_bits(v | (u32::from(h & 0x8000) << 16))
 }
 
 // The block decoders below are called by `decode` on exact-length chunks: `b` holds one block
 // (`ty.bytes()`), `y` its values (`ty.values()`), so every constant index is in bounds.
 
 /// The 32 4-bit values of a Q4/Q5 block's 16 bytes: value j is the low nibble of byte j,
-/// value j + 16 its high nibble. (Unpacking to bytes first lets the compiler vectorise both
-/// steps of each decoder.)
+/// value j + 16 its high nibble. (Eight bytes at a time in a u64: a byte loop stayed scalar.)
 #[inline(always)]
 fn nibbles(qs: &[u8]) -> [u8; 32] {
     let mut q = [0u8; 32];
@@ -188,25 +225,68 @@ fn with_high_bits(mut q: [u8; 32], qh: u32) -> [u8; 32] {
     q
 }
 
-/// `block_q4_0 { d: f16, qs: [u8; 16] }`: value j is the low nibble of byte j, value j + 16
-/// its high nibble.
+/// Unsigned values less an offset, as signed bytes (`q - off` fits: q < 32, off ≤ 32).
 #[inline(always)]
-pub(crate) fn q4_0(b: &[u8], y: &mut [f32]) {
-    let d = half_at(b, 0);
-    let q = nibbles(&b[2..18]);
-    for (y, &q) in y.iter_mut().zip(&q) {
-        *y = (i32::from(q) - 8) as f32 * d;
+fn centred(q: [u8; 32], off: u8) -> [i8; 32] {
+    q.map(|v| v.wrapping_sub(off) as i8)
+}
+
+/// Eight values `at` of 32.
+#[inline(always)]
+fn eight<T: Copy + Default>(q: &[T; 32], at: usize) -> [T; 8] {
+    std::array::from_fn(|j| q[8 * at + j])
+}
+
+/// `y = q · d` for 32 signed values.
+#[inline(always)]
+fn scaled<E: Eight>(e: E, q: &[i8; 32], d: f32, y: &mut [f32]) {
+    let d = e.splat(d);
+    for (c, y) in y.as_chunks_mut::<8>().0.iter_mut().take(4).enumerate() {
+        e.store(e.mul(e.i8s(eight(q, c)), d), y);
     }
 }
 
-/// `block_q4_1 { d: f16, m: f16, qs: [u8; 16] }`.
+/// `y = q · d + m` for 32 unsigned values (the minimum added: Q4_1, Q5_1).
 #[inline(always)]
-pub(crate) fn q4_1(b: &[u8], y: &mut [f32]) {
-    let (d, m) = (half_at(b, 0), half_at(b, 2));
-    let q = nibbles(&b[4..20]);
-    for (y, &q) in y.iter_mut().zip(&q) {
-        *y = f32::from(q) * d + m;
+fn affine<E: Eight>(e: E, q: &[u8; 32], d: f32, m: f32, y: &mut [f32]) {
+    let (d, m) = (e.splat(d), e.splat(m));
+    for (c, y) in y.as_chunks_mut::<8>().0.iter_mut().take(4).enumerate() {
+        e.store(e.add(e.mul(e.u8s(eight(q, c)), d), m), y);
     }
+}
+
+/// `y = d · q − m` for 32 unsigned values (the K-quants' sub-blocks).
+#[inline(always)]
+fn affine_k<E: Eight>(e: E, q: &[u8; 32], d: f32, m: f32, y: &mut [f32]) {
+    let (d, m) = (e.splat(d), e.splat(m));
+    for (c, y) in y.as_chunks_mut::<8>().0.iter_mut().take(4).enumerate() {
+        e.store(e.sub(e.mul(d, e.u8s(eight(q, c))), m), y);
+    }
+}
+
+/// `block_q4_0 { d: f16, qs: [u8; 16] }`: value j is the low nibble of byte j, value j + 16
+/// its high nibble; `(q − 8) · d`.
+#[inline(always)]
+pub(crate) fn q4_0<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
+    let Some(b) = b.first_chunk::<18>() else {
+        return;
+    };
+    scaled(e, &centred(nibbles(&b[2..18]), 8), half_at(t, b, 0), y);
+}
+
+/// `block_q4_1 { d: f16, m: f16, qs: [u8; 16] }`: `q · d + m`.
+#[inline(always)]
+pub(crate) fn q4_1<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
+    let Some(b) = b.first_chunk::<20>() else {
+        return;
+    };
+    affine(
+        e,
+        &nibbles(&b[4..20]),
+        half_at(t, b, 0),
+        half_at(t, b, 2),
+        y,
+    );
 }
 
 /// The fifth bits of a Q5 block: bit j of the little-endian u32 belongs to value j.
@@ -215,34 +295,34 @@ fn high_bits(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// `block_q5_0 { d: f16, qh: [u8; 4], qs: [u8; 16] }`.
+/// `block_q5_0 { d: f16, qh: [u8; 4], qs: [u8; 16] }`: `(q − 16) · d`.
 #[inline(always)]
-pub(crate) fn q5_0(b: &[u8], y: &mut [f32]) {
-    let d = half_at(b, 0);
+pub(crate) fn q5_0<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
+    let Some(b) = b.first_chunk::<22>() else {
+        return;
+    };
     let q = with_high_bits(nibbles(&b[6..22]), high_bits(b, 2));
-    for (y, &q) in y.iter_mut().zip(&q) {
-        *y = (i32::from(q) - 16) as f32 * d;
-    }
+    scaled(e, &centred(q, 16), half_at(t, b, 0), y);
 }
 
-/// `block_q5_1 { d: f16, m: f16, qh: [u8; 4], qs: [u8; 16] }`.
+/// `block_q5_1 { d: f16, m: f16, qh: [u8; 4], qs: [u8; 16] }`: `q · d + m`.
 #[inline(always)]
-pub(crate) fn q5_1(b: &[u8], y: &mut [f32]) {
-    let (d, m) = (half_at(b, 0), half_at(b, 2));
+pub(crate) fn q5_1<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
+    let Some(b) = b.first_chunk::<24>() else {
+        return;
+    };
     let q = with_high_bits(nibbles(&b[8..24]), high_bits(b, 4));
-    for (y, &q) in y.iter_mut().zip(&q) {
-        *y = f32::from(q) * d + m;
-    }
+    affine(e, &q, half_at(t, b, 0), half_at(t, b, 2), y);
 }
 
-/// `block_q8_0 { d: f16, qs: [i8; 32] }`.
+/// `block_q8_0 { d: f16, qs: [i8; 32] }`: `q · d`.
 #[inline(always)]
-pub(crate) fn q8_0(b: &[u8], y: &mut [f32]) {
-    let d = half_at(b, 0);
-    let q: [u8; 32] = b[2..34].try_into().unwrap_or([0; 32]);
-    for (y, &q) in y.iter_mut().zip(&q) {
-        *y = f32::from(q as i8) * d;
-    }
+pub(crate) fn q8_0<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
+    let Some(b) = b.first_chunk::<34>() else {
+        return;
+    };
+    let q: [i8; 32] = std::array::from_fn(|j| b[2 + j] as i8);
+    scaled(e, &q, half_at(t, b, 0), y);
 }
 
 /// Sub-block `j`'s 6-bit scale and minimum from a K-quant's 12 packed bytes
@@ -269,20 +349,24 @@ fn k_scale_min(d: f32, min: f32, j: usize, scales: &[u8]) -> (f32, f32) {
 }
 
 /// `block_q4_K { d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128] }`: four groups of 64
-/// values; in each, 32 low nibbles (one sub-block) then 32 high nibbles (the next).
+/// values; in each, 32 low nibbles (one sub-block) then 32 high nibbles (the next);
+/// `d1 · q − m1`.
 #[inline(always)]
-pub(crate) fn q4_k(b: &[u8], y: &mut [f32]) {
-    let (d, min) = (half_at(b, 0), half_at(b, 2));
+pub(crate) fn q4_k<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
+    let Some(b) = b.first_chunk::<144>() else {
+        return;
+    };
+    let (d, min) = (half_at(t, b, 0), half_at(t, b, 2));
     let scales = &b[4..16];
     for g in 0..4 {
         let qs = &b[16 + 32 * g..16 + 32 * (g + 1)];
+        let lo: [u8; 32] = std::array::from_fn(|l| qs[l] & 0x0f);
+        let hi: [u8; 32] = std::array::from_fn(|l| qs[l] >> 4);
         let (d1, m1) = k_scale_min(d, min, 2 * g, scales);
         let (d2, m2) = k_scale_min(d, min, 2 * g + 1, scales);
-        let (lo, hi) = y[64 * g..64 * (g + 1)].split_at_mut(32);
-        for ((&q, lo), hi) in qs.iter().zip(lo).zip(hi) {
-            *lo = d1 * f32::from(q & 0x0f) - m1;
-            *hi = d2 * f32::from(q >> 4) - m2;
-        }
+        let (ylo, yhi) = y[64 * g..64 * (g + 1)].split_at_mut(32);
+        affine_k(e, &lo, d1, m1, ylo);
+        affine_k(e, &hi, d2, m2, yhi);
     }
 }
 
@@ -290,57 +374,51 @@ pub(crate) fn q4_k(b: &[u8], y: &mut [f32]) {
 /// Q4_K; bit `2g` of `qh[l]` is the fifth bit of value l of group g's first sub-block, bit
 /// `2g + 1` of its second.
 #[inline(always)]
-pub(crate) fn q5_k(b: &[u8], y: &mut [f32]) {
-    let (d, min) = (half_at(b, 0), half_at(b, 2));
+pub(crate) fn q5_k<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
+    let Some(b) = b.first_chunk::<176>() else {
+        return;
+    };
+    let (d, min) = (half_at(t, b, 0), half_at(t, b, 2));
     let scales = &b[4..16];
     let qh = &b[16..48];
     for g in 0..4 {
         let qs = &b[48 + 32 * g..48 + 32 * (g + 1)];
+        let (u1, u2) = (1u8 << (2 * g), 2u8 << (2 * g));
+        let lo: [u8; 32] =
+            std::array::from_fn(|l| (qs[l] & 0x0f) + if qh[l] & u1 != 0 { 16 } else { 0 });
+        let hi: [u8; 32] =
+            std::array::from_fn(|l| (qs[l] >> 4) + if qh[l] & u2 != 0 { 16 } else { 0 });
         let (d1, m1) = k_scale_min(d, min, 2 * g, scales);
         let (d2, m2) = k_scale_min(d, min, 2 * g + 1, scales);
-        let (u1, u2) = (1u8 << (2 * g), 2u8 << (2 * g));
-        let (lo, hi) = y[64 * g..64 * (g + 1)].split_at_mut(32);
-        for (((&q, &h), lo), hi) in qs.iter().zip(qh).zip(lo).zip(hi) {
-            let hi1 = if h & u1 != 0 { 16 } else { 0 };
-            let hi2 = if h & u2 != 0 { 16 } else { 0 };
-            *lo = d1 * f32::from((q & 0x0f) + hi1) - m1;
-            *hi = d2 * f32::from((q >> 4) + hi2) - m2;
-        }
+        let (ylo, yhi) = y[64 * g..64 * (g + 1)].split_at_mut(32);
+        affine_k(e, &lo, d1, m1, ylo);
+        affine_k(e, &hi, d2, m2, yhi);
     }
 }
 
 /// `block_q6_K { ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16 }`: two halves of 128
-/// values; in each, value l (l < 32) of the four quarters takes the low or high nibble of
-/// `ql[l]` / `ql[l + 32]` and two bits of `qh[l]`, and sub-block `l / 16` of each quarter has
-/// its own i8 scale.
+/// values; in each, value l (l < 32) of quarter k takes the low (k = 0, 1) or high (k = 2, 3)
+/// nibble of `ql[l]` (k even) or `ql[l + 32]` (k odd) and bits `2k, 2k + 1` of `qh[l]`, less 32;
+/// sub-block `l / 16` of quarter k has the i8 scale `scales[l / 16 + 2k]`.
 #[inline(always)]
-pub(crate) fn q6_k(b: &[u8], y: &mut [f32]) {
-    let d = half_at(b, 208);
+pub(crate) fn q6_k<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
+    let Some(b) = b.first_chunk::<210>() else {
+        return;
+    };
+    let d = half_at(t, b, 208);
     for h in 0..2 {
         let ql = &b[64 * h..64 * (h + 1)];
         let qh = &b[128 + 32 * h..128 + 32 * (h + 1)];
         let sc = &b[192 + 8 * h..192 + 8 * (h + 1)];
-        let out = &mut y[128 * h..128 * (h + 1)];
-        let (ql_lo, ql_hi) = ql.split_at(32);
-        let (o12, o34) = out.split_at_mut(64);
-        let ((o1, o2), (o3, o4)) = (o12.split_at_mut(32), o34.split_at_mut(32));
-        for is in 0..2 {
-            let s = [0, 2, 4, 6].map(|k| d * f32::from(sc[is + k] as i8));
-            let r = 16 * is..16 * (is + 1);
-            let quarters = (o1[r.clone()].iter_mut())
-                .zip(&mut o2[r.clone()])
-                .zip(&mut o3[r.clone()])
-                .zip(&mut o4[r.clone()]);
-            let src = ql_lo[r.clone()].iter().zip(&ql_hi[r.clone()]).zip(&qh[r]);
-            for ((((y1, y2), y3), y4), ((&a, &b), &h)) in quarters.zip(src) {
-                let q1 = i32::from((a & 0x0f) | ((h & 3) << 4)) - 32;
-                let q2 = i32::from((b & 0x0f) | (((h >> 2) & 3) << 4)) - 32;
-                let q3 = i32::from((a >> 4) | (((h >> 4) & 3) << 4)) - 32;
-                let q4 = i32::from((b >> 4) | (((h >> 6) & 3) << 4)) - 32;
-                *y1 = s[0] * q1 as f32;
-                *y2 = s[1] * q2 as f32;
-                *y3 = s[2] * q3 as f32;
-                *y4 = s[3] * q4 as f32;
+        for k in 0..4 {
+            let (src, shift) = (&ql[32 * (k % 2)..32 * (k % 2) + 32], 4 * (k / 2));
+            let q: [i8; 32] = std::array::from_fn(|l| {
+                (((src[l] >> shift) & 0x0f) | (((qh[l] >> (2 * k)) & 3) << 4)) as i8 - 32
+            });
+            let out = &mut y[128 * h + 32 * k..128 * h + 32 * (k + 1)];
+            for (c, y) in out.as_chunks_mut::<8>().0.iter_mut().enumerate() {
+                let s = e.splat(d * f32::from(sc[c / 2 + 2 * k] as i8));
+                e.store(e.mul(s, e.i8s(eight(&q, c))), y);
             }
         }
     }
@@ -349,6 +427,23 @@ pub(crate) fn q6_k(b: &[u8], y: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn f16_conversion_is_exact_for_every_bit_pattern() {
+        for h in 0..=u16::MAX {
+            let (got, want) = (f16_to_f32(h), f16::from_bits(h).to_f32());
+            if want.is_nan() {
+                assert!(got.is_nan(), "{h:#06x}");
+                assert_eq!(
+                    got.to_bits() & 0x003f_ffff,
+                    want.to_bits() & 0x003f_ffff,
+                    "{h:#06x}"
+                );
+            } else {
+                assert_eq!(got.to_bits(), want.to_bits(), "{h:#06x}");
+            }
+        }
+    }
 
     #[test]
     fn sizes_are_ggmls() {

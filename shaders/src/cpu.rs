@@ -8,15 +8,18 @@
 //! row as [`crate::blocks`] decodes it, summed in one fixed order ([`dot`]): eight running sums,
 //! sum `j` taking the products `x[8k + j] * w[8k + j]` for `k = 0, 1, …` in turn, then a fixed
 //! tree over the eight. Products and sums are separate roundings (no fused multiply-add), so the
-//! SSE2 baseline, AVX2 and wasm SIMD128 builds and the scalar twin give the same f32 bits —
-//! llama.cpp's results change with the SIMD path; kiln's do not. AVX-512 CPUs run the AVX2 code
-//! (eight lanes is the definition, not a width chosen per machine).
+//! scalar, AVX2 and wasm SIMD128 levels and the scalar twin give the same f32 bits — llama.cpp's
+//! results change with the SIMD path; kiln's do not. AVX-512 CPUs run the AVX2 code (eight lanes
+//! is the definition, not a width chosen per machine).
 //!
 //! [`matmul_twin`] is the plain reference; [`matmul`] is the same arithmetic tiled four weight
-//! rows by up to two activation rows, vectorised by the compiler inside a runtime-detected
-//! instruction-set context ([`Isa`]), and, natively, split across threads by output rows.
+//! rows by up to two activation rows, written against eight explicit f32 lanes
+//! ([`crate::simd`]: the block decoders too) at the best level the CPU has ([`Isa`], detected at
+//! run time), and, natively, split across threads by output rows.
 
-use crate::blocks::{self, BlockType};
+use crate::blocks::{self, BlockType, Halves};
+pub use crate::simd::Isa;
+use crate::simd::{Eight, EightOp};
 
 /// Running sums per dot product: the width of the canonical order.
 pub const LANES: usize = 8;
@@ -146,76 +149,7 @@ pub fn matmul_twin(w: &QMatrix, x: &[f32], y: &mut [f32]) -> Result<(), ShapeErr
     Ok(())
 }
 
-/// An instruction-set level the kernels can be compiled for at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isa {
-    /// The target's baseline (SSE2 on x86-64; SIMD128 in kiln's wasm build).
-    Baseline,
-    /// x86-64-v2 (SSE4.2).
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    V2,
-    /// x86-64-v3 (AVX2; FMA available but not used).
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    V3,
-}
-
-impl Isa {
-    /// The levels this CPU runs, baseline first.
-    pub fn available() -> Vec<Isa> {
-        #[allow(unused_mut)]
-        let mut v = vec![Isa::Baseline];
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        {
-            if pulp::x86::V2::try_new().is_some() {
-                v.push(Isa::V2);
-            }
-            if pulp::x86::V3::try_new().is_some() {
-                v.push(Isa::V3);
-            }
-        }
-        v
-    }
-
-    /// The best level this CPU runs (detected once: the kernel asks for it on every call).
-    pub fn best() -> Isa {
-        static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-        *BEST.get_or_init(|| Self::available().pop().unwrap_or(Isa::Baseline))
-    }
-
-    /// What users see ("AVX2", "SIMD128", …).
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Baseline if cfg!(target_feature = "simd128") => "SIMD128",
-            Isa::Baseline if cfg!(target_arch = "x86_64") => "SSE2",
-            Isa::Baseline => "scalar",
-            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-            Isa::V2 => "SSE4.2",
-            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-            Isa::V3 => "AVX2",
-        }
-    }
-
-    /// Runs `op` compiled for this level (the baseline if the CPU lacks it).
-    #[inline(always)]
-    fn run<Op: pulp::WithSimd>(self, op: Op) -> Op::Output {
-        match self {
-            Isa::Baseline => pulp::Simd::vectorize(pulp::Scalar::new(), op),
-            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-            Isa::V2 => match pulp::x86::V2::try_new() {
-                Some(s) => pulp::Simd::vectorize(s, op),
-                None => pulp::Simd::vectorize(pulp::Scalar::new(), op),
-            },
-            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-            Isa::V3 => match pulp::x86::V3::try_new() {
-                Some(s) => pulp::Simd::vectorize(s, op),
-                None => pulp::Simd::vectorize(pulp::Scalar::new(), op),
-            },
-        }
-    }
-}
-
-/// One task of [`matmul_on`] as pulp's operation, so that its whole body is inlined into the
-/// target-feature function pulp calls it from (a closure would be called, not inlined).
+/// One task of [`matmul_on`]: whole weight rows for every activation row, as `[row][m]`.
 struct Task<'a, 'b> {
     w: &'a QMatrix<'b>,
     x: &'a [f32],
@@ -224,12 +158,12 @@ struct Task<'a, 'b> {
     out: &'a mut [f32],
 }
 
-impl pulp::WithSimd for Task<'_, '_> {
+impl EightOp for Task<'_, '_> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        tile_rows(self.w, self.x, self.m, self.r0, self.out);
+    fn run<E: Eight>(self, e: E) {
+        tile_rows(e, self.w, self.x, self.m, self.r0, self.out);
     }
 }
 
@@ -312,7 +246,7 @@ fn for_each_chunk(y: &mut [f32], chunk: usize, f: impl Fn((usize, &mut [f32]))) 
 /// Its block sizes are constants too, so that the compiler sees fixed-length slices.
 trait Decoder {
     const TY: BlockType;
-    fn decode(b: &[u8], y: &mut [f32]);
+    fn decode<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]);
 }
 
 macro_rules! decoders {
@@ -321,8 +255,8 @@ macro_rules! decoders {
         impl Decoder for $name {
             const TY: BlockType = BlockType::$name;
             #[inline(always)]
-            fn decode(b: &[u8], y: &mut [f32]) {
-                $f(b, y)
+            fn decode<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
+                $f(e, t, b, y)
             }
         }
     )*};
@@ -340,38 +274,39 @@ use types::*;
 
 /// Weight rows `r0..r0 + out.len() / m` for every activation row, into `out` as `[row][m]`.
 #[inline(always)]
-fn tile_rows(w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
+fn tile_rows<E: Eight>(e: E, w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
     match w.ty {
-        BlockType::Q4_0 => tiles::<Q4_0>(w, x, m, r0, out),
-        BlockType::Q4_1 => tiles::<Q4_1>(w, x, m, r0, out),
-        BlockType::Q5_0 => tiles::<Q5_0>(w, x, m, r0, out),
-        BlockType::Q5_1 => tiles::<Q5_1>(w, x, m, r0, out),
-        BlockType::Q8_0 => tiles::<Q8_0>(w, x, m, r0, out),
-        BlockType::Q4_K => tiles::<Q4_K>(w, x, m, r0, out),
-        BlockType::Q5_K => tiles::<Q5_K>(w, x, m, r0, out),
-        BlockType::Q6_K => tiles::<Q6_K>(w, x, m, r0, out),
+        BlockType::Q4_0 => tiles::<E, Q4_0>(e, w, x, m, r0, out),
+        BlockType::Q4_1 => tiles::<E, Q4_1>(e, w, x, m, r0, out),
+        BlockType::Q5_0 => tiles::<E, Q5_0>(e, w, x, m, r0, out),
+        BlockType::Q5_1 => tiles::<E, Q5_1>(e, w, x, m, r0, out),
+        BlockType::Q8_0 => tiles::<E, Q8_0>(e, w, x, m, r0, out),
+        BlockType::Q4_K => tiles::<E, Q4_K>(e, w, x, m, r0, out),
+        BlockType::Q5_K => tiles::<E, Q5_K>(e, w, x, m, r0, out),
+        BlockType::Q6_K => tiles::<E, Q6_K>(e, w, x, m, r0, out),
     }
 }
 
 /// The tiled loop for one block decoder: four weight rows are decoded into a buffer that stays
 /// in cache, then every activation row (two at a time) is multiplied with them.
 #[inline(always)]
-fn tiles<D: Decoder>(w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
+fn tiles<E: Eight, D: Decoder>(e: E, w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
     let (nv, nb) = (D::TY.values(), D::TY.bytes());
     let (cols, rb) = (w.cols, w.cols / nv * nb);
     let mut buf = vec![0.0f32; TILE_ROWS * cols];
+    let halves = blocks::halves();
     for (t, out) in out.chunks_mut(TILE_ROWS * m).enumerate() {
         let r = r0 + t * TILE_ROWS;
         let nr = out.len() / m;
         for (k, row) in buf.chunks_exact_mut(cols).take(nr).enumerate() {
             let bytes = &w.data[(r + k) * rb..(r + k + 1) * rb];
             for (b, y) in bytes.chunks_exact(nb).zip(row.chunks_exact_mut(nv)) {
-                D::decode(b, y);
+                D::decode(e, halves, b, y);
             }
         }
         let mut i = 0;
         while i + 2 <= m {
-            let sums = dots::<2>(&buf, cols, nr, &x[i * cols..(i + 2) * cols]);
+            let sums = dots::<E, 2>(e, &buf, cols, nr, &x[i * cols..(i + 2) * cols]);
             for (k, s) in sums.iter().take(nr).enumerate() {
                 out[k * m + i] = s[0];
                 out[k * m + i + 1] = s[1];
@@ -379,7 +314,7 @@ fn tiles<D: Decoder>(w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32
             i += 2;
         }
         if i < m {
-            let sums = dots::<1>(&buf, cols, nr, &x[i * cols..(i + 1) * cols]);
+            let sums = dots::<E, 1>(e, &buf, cols, nr, &x[i * cols..(i + 1) * cols]);
             for (k, s) in sums.iter().take(nr).enumerate() {
                 out[k * m + i] = s[0];
             }
@@ -387,46 +322,50 @@ fn tiles<D: Decoder>(w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32
     }
 }
 
-/// One step of the canonical order: `acc[j] += x[j] * w[j]`, two roundings per lane.
-#[inline(always)]
-fn madd(acc: &mut [f32; LANES], x: &[f32; LANES], w: &[f32; LANES]) {
-    for j in 0..LANES {
-        acc[j] += x[j] * w[j];
-    }
-}
-
 /// `A` activation rows against the first `nr` decoded rows of `buf`: `[row][activation]` sums,
-/// each in the canonical order.
+/// each in the canonical order (`acc[j] += x[j] * w[j]`, two roundings per lane, then [`reduce`]).
 #[inline(always)]
-fn dots<const A: usize>(buf: &[f32], cols: usize, nr: usize, x: &[f32]) -> [[f32; A]; TILE_ROWS] {
-    let mut acc = [[[0.0f32; LANES]; A]; TILE_ROWS];
+fn dots<E: Eight, const A: usize>(
+    e: E,
+    buf: &[f32],
+    cols: usize,
+    nr: usize,
+    x: &[f32],
+) -> [[f32; A]; TILE_ROWS] {
+    let mut acc = [[e.splat(0.0); A]; TILE_ROWS];
     // Rows as arrays of eight: fixed-size chunks, so the loops carry no bounds checks.
+    let n = cols / LANES;
     let xs: [&[[f32; LANES]]; A] =
-        std::array::from_fn(|a| x[a * cols..(a + 1) * cols].as_chunks().0);
+        std::array::from_fn(|a| &x[a * cols..(a + 1) * cols].as_chunks().0[..n]);
     if nr == TILE_ROWS {
         let w: [&[[f32; LANES]]; TILE_ROWS] =
-            std::array::from_fn(|k| buf[k * cols..(k + 1) * cols].as_chunks().0);
-        let n = cols / LANES;
-        let (w, xs) = (w.map(|r| &r[..n]), xs.map(|r| &r[..n]));
+            std::array::from_fn(|k| &buf[k * cols..(k + 1) * cols].as_chunks().0[..n]);
         for c in 0..n {
+            let xv: [E::V; A] = std::array::from_fn(|a| e.load(&xs[a][c]));
             for k in 0..TILE_ROWS {
-                let wv = &w[k][c];
+                let wv = e.load(&w[k][c]);
                 for a in 0..A {
-                    madd(&mut acc[k][a], &xs[a][c], wv);
+                    acc[k][a] = e.add(acc[k][a], e.mul(xv[a], wv));
                 }
             }
         }
     } else {
         for (k, acc) in acc.iter_mut().enumerate().take(nr) {
-            let w = buf[k * cols..(k + 1) * cols].as_chunks::<LANES>().0;
+            let w = &buf[k * cols..(k + 1) * cols].as_chunks::<LANES>().0[..n];
             for (acc, x) in acc.iter_mut().zip(xs) {
                 for (xv, wv) in x.iter().zip(w) {
-                    madd(acc, xv, wv);
+                    *acc = e.add(*acc, e.mul(e.load(xv), e.load(wv)));
                 }
             }
         }
     }
-    acc.map(|rows| rows.map(reduce))
+    acc.map(|rows| {
+        rows.map(|v| {
+            let mut lanes = [0.0f32; LANES];
+            e.store(v, &mut lanes);
+            reduce(lanes)
+        })
+    })
 }
 
 #[cfg(test)]

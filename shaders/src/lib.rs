@@ -6,6 +6,11 @@
 //!
 //! [`cpu`]: the quantized matrix product on the CPU (native and wasm), one summation order on
 //! every instruction set, with its scalar twin.
+//!
+//! [`ops`]: the rest of a decoder layer over f32 slices (RMSNorm, RoPE, grouped-query attention
+//! over a segmented key/value history, the SwiGLU gate), for the engine's CPU path.
 
 pub mod blocks;
 pub mod cpu;
+pub mod ops;
+mod simd;
