@@ -13,7 +13,13 @@
 #   ROOT/build/bin/                          llama-tokenize, llama-bench, llama-greedy, shared libs
 #
 # Env: KILN_CACHE, KILN_BUILD_JOBS (default 2), KILN_BUILD_NICE (default 10),
-#      KILN_LLAMA_CLI=1 to also build llama-cli (expensive: pulls in the server code).
+#      KILN_LLAMA_CLI=1 to also build llama-cli (expensive: pulls in the server code),
+#      KILN_LLAMA_NATIVE=on|off to force the instruction-set choice below.
+#
+# Instruction sets: GGML_NATIVE=ON (-march=native) where that runs. On a CPU that advertises
+# AMX (amx_tile in /proc/cpuinfo) the native build's libggml-cpu died with a general-protection
+# fault in llama-bench on one of the project's machines (AMX advertised, not usable), so there
+# the build is GGML_NATIVE=OFF with the AVX2 / AVX-512 flags the CPU has, named explicitly.
 # Last stdout line: the bin directory.
 set -euo pipefail
 
@@ -85,12 +91,31 @@ fi
 log "cmake: $CMAKE ($("$CMAKE" --version | head -1))"
 
 # 4. configure + build llama.cpp -----------------------------------------------
+FLAGS=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+has() { [[ "$FLAGS" == *" $1 "* ]]; }
+NATIVE="${KILN_LLAMA_NATIVE:-}"
+if [[ -z "$NATIVE" ]]; then
+    if has amx_tile; then NATIVE=off; else NATIVE=on; fi
+fi
+ISA_ARGS=(-DGGML_NATIVE=ON)
+if [[ "$NATIVE" == off ]]; then
+    ISA_ARGS=(-DGGML_NATIVE=OFF)
+    has avx && ISA_ARGS+=(-DGGML_AVX=ON)
+    has avx2 && ISA_ARGS+=(-DGGML_AVX2=ON)
+    has fma && ISA_ARGS+=(-DGGML_FMA=ON)
+    has f16c && ISA_ARGS+=(-DGGML_F16C=ON)
+    has avx512f && ISA_ARGS+=(-DGGML_AVX512=ON)
+    has avx512vbmi && ISA_ARGS+=(-DGGML_AVX512_VBMI=ON)
+    has avx512_vnni && ISA_ARGS+=(-DGGML_AVX512_VNNI=ON)
+    has avx512_bf16 && ISA_ARGS+=(-DGGML_AVX512_BF16=ON)
+fi
+log "instruction sets: ${ISA_ARGS[*]} (CPU: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | xargs))"
 TARGETS=(llama llama-tokenize llama-bench)
 CMAKE_ARGS=(
     -G Ninja -DCMAKE_MAKE_PROGRAM="$NINJA"
     -DCMAKE_BUILD_TYPE=Release
     -DBUILD_SHARED_LIBS=ON
-    -DGGML_NATIVE=ON
+    "${ISA_ARGS[@]}"
     -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
     -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_COMMON=ON
@@ -105,12 +130,13 @@ else
 fi
 
 fresh=0
-if [[ ! -f "$BUILD/build.ninja" || ! -f "$BUILD/.kiln-configured-$LCP_VERSION" ]]; then
+MARK="$BUILD/.kiln-configured-$LCP_VERSION-native-$NATIVE"
+if [[ ! -f "$BUILD/build.ninja" || ! -f "$MARK" ]]; then
     fresh=1
     log "configuring llama.cpp ($LLAMA_CPP_COMMIT) in $BUILD"
     rm -rf "$BUILD"
     "$CMAKE" -S "$LLAMA_SRC" -B "$BUILD" "${CMAKE_ARGS[@]}" >&2
-    touch "$BUILD/.kiln-configured-$LCP_VERSION"
+    touch "$MARK"
 fi
 t0=$(date +%s)
 log "building ${TARGETS[*]} (nice -n $NICE, -j $JOBS)"

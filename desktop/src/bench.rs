@@ -1,5 +1,8 @@
 //! `kiln bench`: load time, prefill and decode speed (median of several runs), peak memory.
 //! Like llama-bench, the prompt is a fixed number of tokens and generation ignores EOS.
+//! `--lanes N` decodes N greedy lanes together in one batch (the temperature lab's shape) and
+//! reports their aggregate tokens/s; the report also gives the weight bytes each decoded token
+//! reads and, with `--bandwidth`, this machine's measured memory read bandwidth to compare.
 
 use std::ops::ControlFlow;
 
@@ -25,6 +28,12 @@ pub struct BenchArgs {
     /// Repetitions (the median is reported).
     #[arg(long, short, default_value_t = 3)]
     runs: usize,
+    /// Lanes decoded together in one batch (1: the ordinary generation loop).
+    #[arg(long, default_value_t = 1)]
+    lanes: usize,
+    /// Also measure this machine's memory read bandwidth (a 1 GiB sum per thread count).
+    #[arg(long)]
+    bandwidth: bool,
     /// Print JSON only.
     #[arg(long)]
     json: bool,
@@ -44,6 +53,15 @@ struct Report {
     prefill_tok_s_runs: Vec<f64>,
     decode_tok_s_runs: Vec<f64>,
     peak_rss_mb: Option<f64>,
+    lanes: usize,
+    /// Bytes of weights the model holds: each decoded step reads them once.
+    weight_bytes: usize,
+    /// `weight_bytes` × decode steps per second.
+    weight_read_gb_s: f64,
+    /// Measured memory read bandwidth, GB/s, by thread count (with `--bandwidth`).
+    machine_read_gb_s: Vec<(usize, f64)>,
+    /// The CPU kernel's instruction-set level.
+    cpu_kernel: String,
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -85,11 +103,19 @@ pub fn run(a: BenchArgs) -> Result<()> {
     };
     let (mut pre, mut dec) = (Vec::new(), Vec::new());
     for _ in 0..a.runs.max(1) {
-        let g = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))?;
-        pre.push(g.timings.prefill_tok_s());
-        dec.push(g.timings.decode_tok_s());
+        let (p, d) = if a.lanes > 1 {
+            block_on(lanes(&engine, &req, a.lanes))?
+        } else {
+            let g = block_on(engine.generate(&req, &mut |_| ControlFlow::Continue(())))?;
+            (g.timings.prefill_tok_s(), g.timings.decode_tok_s())
+        };
+        pre.push(p);
+        dec.push(d);
     }
     let d = engine.device();
+    let weight_bytes = engine.weight_stats().bytes;
+    let decode = median(dec.clone());
+    let steps_s = decode / a.lanes.max(1) as f64;
     let report = Report {
         model: engine.info().file.clone(),
         device: d.name.clone(),
@@ -99,31 +125,108 @@ pub fn run(a: BenchArgs) -> Result<()> {
         gen_tokens: a.gen_tokens,
         load_ms,
         prefill_tok_s: median(pre.clone()),
-        decode_tok_s: median(dec.clone()),
+        decode_tok_s: decode,
         prefill_tok_s_runs: pre,
         decode_tok_s_runs: dec,
         peak_rss_mb: peak_rss_mb(),
+        lanes: a.lanes.max(1),
+        weight_bytes,
+        weight_read_gb_s: weight_bytes as f64 * steps_s / 1e9,
+        machine_read_gb_s: if a.bandwidth {
+            read_bandwidth()
+        } else {
+            Vec::new()
+        },
+        cpu_kernel: kiln_engine::cpu_kernel_level().to_string(),
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "| model | device | load ms | pp{} tok/s | tg{} tok/s | peak RSS MB |",
+            "| model | device | lanes | load ms | pp{} tok/s | tg{} tok/s | weights GB/s | peak RSS MB |",
             a.prompt_tokens, a.gen_tokens
         );
-        println!("|---|---|---:|---:|---:|---:|");
+        println!("|---|---|---:|---:|---:|---:|---:|---:|");
         println!(
-            "| {} | {} [{}] | {:.0} | {:.1} | {:.1} | {} |",
+            "| {} | {} [{}, {}] | {} | {:.0} | {:.1} | {:.1} | {:.2} | {} |",
             report.model,
             report.device,
             report.backend,
+            report.cpu_kernel,
+            report.lanes,
             report.load_ms,
             report.prefill_tok_s,
             report.decode_tok_s,
+            report.weight_read_gb_s,
             report
                 .peak_rss_mb
                 .map_or("n/a".into(), |m| format!("{m:.0}"))
         );
+        for (t, gb) in &report.machine_read_gb_s {
+            println!("memory read bandwidth, {t} thread(s): {gb:.1} GB/s");
+        }
     }
     Ok(())
+}
+
+/// `n` greedy lanes of the same prompt in one batch: prefill together, then decode step by step.
+/// Returns (prefill tokens/s over all lanes, decode tokens/s over all lanes).
+async fn lanes(
+    engine: &kiln_engine::Engine,
+    req: &GenerateRequest,
+    n: usize,
+) -> Result<(f64, f64)> {
+    let Prompt::Tokens(prompt) = &req.prompt else {
+        anyhow::bail!("the bench prompt is token ids");
+    };
+    let mut cache = engine.new_cache();
+    let t0 = std::time::Instant::now();
+    let mut rows = engine.step(&vec![prompt.clone(); n], &mut cache).await?;
+    let t1 = std::time::Instant::now();
+    let argmax = |r: &Vec<f32>| {
+        r.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i as u32)
+    };
+    let steps = req.max_tokens.saturating_sub(1).max(1);
+    for _ in 0..steps {
+        let next: Vec<Vec<u32>> = rows.iter().map(|r| vec![argmax(r)]).collect();
+        rows = engine.step(&next, &mut cache).await?;
+    }
+    let (pre, dec) = ((t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64());
+    Ok((
+        (n * prompt.len()) as f64 / pre.max(1e-9),
+        (n * steps) as f64 / dec.max(1e-9),
+    ))
+}
+
+/// Memory read bandwidth: each thread sums its own 1 GiB / threads of u64s, best of three.
+fn read_bandwidth() -> Vec<(usize, f64)> {
+    let words = (1usize << 30) / 8;
+    let data: Vec<u64> = (0..words as u64).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut out = Vec::new();
+    for threads in [1, cores]
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let mut best = 0.0f64;
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let sum: u64 = std::thread::scope(|s| {
+                let hs: Vec<_> = data
+                    .chunks(words.div_ceil(threads))
+                    .map(|c| s.spawn(move || c.iter().fold(0u64, |a, &b| a.wrapping_add(b))))
+                    .collect();
+                hs.into_iter()
+                    .map(|h| h.join().unwrap_or(0))
+                    .fold(0, u64::wrapping_add)
+            });
+            std::hint::black_box(sum);
+            best = best.max((words * 8) as f64 / t.elapsed().as_secs_f64() / 1e9);
+        }
+        out.push((threads, best));
+    }
+    out
 }

@@ -159,6 +159,12 @@ pub fn now_ms() -> f64 {
     }
 }
 
+/// The instruction-set level the CPU kernels run at on this machine ("AVX2", "SIMD128",
+/// "scalar"), detected at run time.
+pub fn cpu_kernel_level() -> &'static str {
+    kiln_shaders::cpu::Isa::best().name()
+}
+
 #[cfg(test)]
 mod tests {
     use super::DeviceChoice;

@@ -99,6 +99,10 @@ pub enum Error {
     #[error("reading back from the device failed: {0}")]
     Readback(String),
 
+    /// A CPU kernel refused the shapes it was given: a bug in kiln, reported rather than panicking.
+    #[error("CPU kernel: {0}")]
+    Kernel(String),
+
     /// Post-processing failed (the sandbox could not run).
     #[error(transparent)]
     Post(#[from] kiln_post::Error),

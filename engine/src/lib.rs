@@ -24,7 +24,9 @@ use serde::Serialize;
 
 pub use burn;
 pub use chat::{ChatTemplate, Message};
-pub use device::{DeviceChoice, DeviceInfo, init as init_device, now_ms, yield_now};
+pub use device::{
+    DeviceChoice, DeviceInfo, cpu_kernel_level, init as init_device, now_ms, yield_now,
+};
 pub use error::{Error, Result};
 pub use generate::{Event, Finish, GenerateRequest, Generation, Prompt, Timings};
 pub use model::config::ModelConfig;
@@ -209,6 +211,12 @@ impl Engine {
     /// The chat template, if the model has one.
     pub fn chat_template(&self) -> Option<&ChatTemplate> {
         self.chat.as_ref()
+    }
+
+    /// Whether the forward runs on host rows through kiln-shaders' kernels (every matrix held as
+    /// blocks on the CPU) rather than as burn tensor operations.
+    pub fn on_host(&self) -> bool {
+        self.model.on_host()
     }
 
     /// What the loaded model holds (bytes, quantized and dense matrices).

@@ -118,6 +118,14 @@ fn run_model(model: &str, device: DeviceChoice) {
     for variant in variants(&r) {
         let engine = load(&read_model(&dir.join(&variant)), device)
             .unwrap_or_else(|e| panic!("{model}/{variant}: {e}"));
+        // Quantized GGUFs run on host rows (kiln-shaders' kernels), the rest on burn tensors.
+        if device == DeviceChoice::Cpu {
+            assert_eq!(
+                engine.on_host(),
+                variant.contains("-Q"),
+                "{model}/{variant}: path"
+            );
+        }
         check_logits(&engine, &r, &variant);
         if !variant.contains("-Q") {
             check_greedy(&engine, &r, &variant);
@@ -211,12 +219,20 @@ fn close(a: &[f32], b: &[f32], what: &str) {
 /// temperature lab runs its lanes this way.
 #[test]
 fn batched_lanes_and_forked_caches_match_separate_runs() {
+    // F32 runs on burn tensors (a device-side cache); Q8_0 on host rows (a host cache).
+    for (file, host) in [("model-F32.gguf", false), ("model-Q8_0.gguf", true)] {
+        lanes_and_forks(file, host);
+    }
+}
+
+fn lanes_and_forks(file: &str, host: bool) {
     let r = reference("llama_gqa");
     let engine = load(
-        &read_model(&fixtures().join("tiny/llama_gqa/gguf/model-F32.gguf")),
+        &read_model(&fixtures().join("tiny/llama_gqa/gguf").join(file)),
         DeviceChoice::Cpu,
     )
     .expect("load");
+    assert_eq!(engine.on_host(), host, "{file}: forward path");
     let ids = r.token_ids.clone();
     let other: Vec<u32> = ids.iter().rev().copied().collect();
     let last = |t: &[u32]| {
@@ -242,15 +258,18 @@ fn batched_lanes_and_forked_caches_match_separate_runs() {
     let (mut a, mut b) = (base.fork(), base.fork());
     let ra = block_on(engine.step(&[ids[4..].to_vec()], &mut a)).expect("fork a");
     let rb = block_on(engine.step(&[other[..3].to_vec()], &mut b)).expect("fork b");
-    close(&ra[0], &last(&ids), "fork a");
+    close(&ra[0], &last(&ids), &format!("{file}: fork a"));
     let mut joined = ids[..4].to_vec();
     joined.extend(&other[..3]);
     close(&rb[0], &last(&joined), "fork b");
     assert_eq!(
         (base.len(), a.len(), b.len()),
         (4, ids.len(), 7),
-        "forks do not touch the base"
+        "{file}: forks do not touch the base"
     );
+    // The base still extends after being forked, as if it had never been.
+    let rc = block_on(engine.step(&[ids[4..6].to_vec()], &mut base)).expect("base again");
+    close(&rc[0], &last(&ids[..6]), "base after forks");
 }
 
 /// Multi-byte characters split over byte tokens come out whole, never as U+FFFD.

@@ -1,27 +1,87 @@
-//! Key/value cache: one (K, V) pair per layer, grown along the sequence axis. The position of the
-//! next token is `len()`. Tensors are reference-counted, so `fork` (for temperature-lab lanes
-//! that share a prompt) copies nothing until a lane appends.
+//! Key/value cache: one (K, V) history per layer. The position of the next token is `len()`.
+//!
+//! Two representations, one per forward path. On the device path a layer holds tensors grown
+//! along the sequence axis. On the CPU path ([`super::host`]) each lane holds host rows written in
+//! place — appended to a buffer that grows by doubling, never re-concatenated — behind segments
+//! shared with its forks: `fork` freezes what a lane has so far into a shared segment, so that
+//! temperature-lab lanes forked from one prefilled prompt copy nothing, then each appends only
+//! its own tokens.
+
+use std::sync::Arc;
 
 use burn::prelude::*;
+
+/// One lane's keys (or values) in one layer, as rows of `n_kv × head_dim` values.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HostRows {
+    /// Frozen prefixes shared with forks, oldest first.
+    shared: Vec<Arc<Vec<f32>>>,
+    /// This lane's own rows since the last fork.
+    own: Vec<f32>,
+}
+
+impl HostRows {
+    /// Values held.
+    fn values(&self) -> usize {
+        self.shared.iter().map(|s| s.len()).sum::<usize>() + self.own.len()
+    }
+
+    /// Appends rows in place (amortised: the buffer doubles when full).
+    pub(crate) fn push(&mut self, rows: &[f32]) {
+        self.own.extend_from_slice(rows);
+    }
+
+    /// The history as segments, oldest first.
+    pub(crate) fn segments(&self) -> Vec<&[f32]> {
+        self.shared
+            .iter()
+            .map(|s| s.as_slice())
+            .chain(Some(self.own.as_slice()).filter(|o| !o.is_empty()))
+            .collect()
+    }
+
+    /// Moves the lane's own rows into a shared segment (nothing is copied).
+    fn freeze(&mut self) {
+        if !self.own.is_empty() {
+            self.shared.push(Arc::new(std::mem::take(&mut self.own)));
+        }
+    }
+}
 
 /// The cache of one layer.
 #[derive(Clone, Debug, Default)]
 pub struct LayerCache {
+    /// Device path: `[b, kv, len, d]` keys and values.
     kv: Option<(Tensor<4>, Tensor<4>)>,
+    /// CPU path: per lane, keys and values; and the row width (`n_kv × head_dim`).
+    host: Vec<(HostRows, HostRows)>,
+    width: usize,
 }
 
 impl LayerCache {
     /// Cached positions.
     pub fn len(&self) -> usize {
-        self.kv.as_ref().map_or(0, |(k, _)| k.dims()[2])
+        match (&self.kv, self.host.first()) {
+            (Some((k, _)), _) => k.dims()[2],
+            (None, Some((k, _))) if self.width > 0 => k.values() / self.width,
+            _ => 0,
+        }
     }
 
     /// Whether nothing is cached yet.
     pub fn is_empty(&self) -> bool {
-        self.kv.is_none()
+        self.len() == 0
     }
 
-    /// Appends this step's keys and values and returns the whole history.
+    /// Lanes held, once something is cached.
+    fn batch(&self) -> Option<usize> {
+        match &self.kv {
+            Some((k, _)) => Some(k.dims()[0]),
+            None => (!self.host.is_empty()).then_some(self.host.len()),
+        }
+    }
+
+    /// Appends this step's keys and values and returns the whole history (device path).
     ///
     /// # Shapes
     /// - `k`, `v`: `[b, kv, s, d]` → `[b, kv, len + s, d]`
@@ -32,6 +92,23 @@ impl LayerCache {
         };
         self.kv = Some((k.clone(), v.clone()));
         (k, v)
+    }
+
+    /// The host lanes (CPU path), created empty for `lanes` lanes of rows `width` wide on first
+    /// use. The caller checked that `lanes` matches what is cached.
+    pub(crate) fn host_lanes(&mut self, lanes: usize, width: usize) -> &mut [(HostRows, HostRows)] {
+        if self.host.is_empty() {
+            self.host = vec![Default::default(); lanes];
+            self.width = width;
+        }
+        &mut self.host
+    }
+
+    fn freeze(&mut self) {
+        for (k, v) in &mut self.host {
+            k.freeze();
+            v.freeze();
+        }
     }
 }
 
@@ -62,14 +139,15 @@ impl KvCache {
 
     /// Lanes the cache holds, once something is cached.
     pub fn batch(&self) -> Option<usize> {
-        self.layers
-            .first()
-            .and_then(|l| l.kv.as_ref())
-            .map(|(k, _)| k.dims()[0])
+        self.layers.first().and_then(LayerCache::batch)
     }
 
-    /// An independent copy that shares the tensors already cached.
-    pub fn fork(&self) -> Self {
+    /// An independent copy that shares what is cached so far: device tensors are
+    /// reference-counted; host rows are frozen into segments both copies share.
+    pub fn fork(&mut self) -> Self {
+        for l in &mut self.layers {
+            l.freeze();
+        }
         self.clone()
     }
 }

@@ -175,6 +175,11 @@ impl Linear {
         }
     }
 
+    /// Whether the layer holds blocks (and so runs on the host path).
+    pub(crate) fn is_quant(&self) -> bool {
+        matches!(self, Self::Quant { .. })
+    }
+
     /// Output features.
     fn out_features(&self) -> usize {
         match self {
@@ -197,11 +202,7 @@ impl Linear {
                 };
                 Ok(y.reshape([b, s, out]))
             }
-            Self::Quant {
-                weight,
-                bias,
-                device,
-            } => {
+            Self::Quant { device, .. } => {
                 // Asynchronous like every read in the engine: in wasm nothing may block.
                 let xs = x
                     .into_data_async()
@@ -209,19 +210,30 @@ impl Linear {
                     .map_err(|e| Error::Readback(format!("{e:?}")))?
                     .try_into_vec::<f32>()
                     .map_err(|e| Error::Readback(format!("{e:?}")))?;
-                let mut y = vec![0.0f32; b * s * out];
-                cpu::matmul(&weight.matrix(), &xs, &mut y)
-                    .map_err(|e| Error::Readback(format!("CPU kernel: {e}")))?;
-                if let Some(bias) = bias {
-                    for row in y.chunks_exact_mut(out) {
-                        for (v, b) in row.iter_mut().zip(bias) {
-                            *v += b;
-                        }
-                    }
-                }
-                Ok(upload(y, [b, s, out], device))
+                Ok(upload(self.apply_host(&xs)?, [b, s, out], device))
             }
         }
+    }
+
+    /// `y = x Wᵀ + b` over host rows with kiln-shaders' kernel (the CPU path; blocks only).
+    ///
+    /// # Shapes
+    /// - `x`: `[m, in]` → `[m, out]`
+    pub(crate) fn apply_host(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let Self::Quant { weight, bias, .. } = self else {
+            return Err(Error::Kernel("a dense layer on the host path".into()));
+        };
+        let out = weight.rows;
+        let mut y = vec![0.0f32; x.len() / weight.cols.max(1) * out];
+        cpu::matmul(&weight.matrix(), x, &mut y).map_err(|e| Error::Kernel(e.to_string()))?;
+        if let Some(bias) = bias {
+            for row in y.chunks_exact_mut(out) {
+                for (v, b) in row.iter_mut().zip(bias) {
+                    *v += b;
+                }
+            }
+        }
+        Ok(y)
     }
 
     /// What the layer holds: (bytes, whether it is blocks).

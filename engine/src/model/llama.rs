@@ -5,7 +5,9 @@
 //! grouped-query heads and RoPE (HF's rotate-half convention) → RMSNorm → SwiGLU MLP, each with a
 //! residual; final RMSNorm; output head (tied to the embedding or separate).
 //!
-//! Weights are loaded through [`super::load`], which walks the checkpoint's HF key names.
+//! Weights are loaded through [`super::load`], which walks the checkpoint's HF key names. Two
+//! forward paths share these modules: burn tensors on the device (wgpu, and the dense f32
+//! reference), and, when every matrix is held as blocks on the CPU, [`super::host`] over host rows.
 
 use burn::prelude::*;
 use burn::tensor::activation::silu;
@@ -13,6 +15,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use super::config::ModelConfig;
+use super::host::{self, HostRope};
 use super::kv_cache::{KvCache, LayerCache};
 use super::linear::{Embedding, HostMatrix, Linear, Target, upload};
 use crate::error::Result;
@@ -56,7 +59,9 @@ fn linear(
 #[derive(Debug, Clone)]
 pub(crate) struct RmsNorm {
     weight: Tensor<3>, // [1, 1, hidden]
-    eps: f64,
+    /// The same scale on the host, for the host path. `[hidden]`
+    pub(super) host: Vec<f32>,
+    pub(super) eps: f64,
 }
 
 impl RmsNorm {
@@ -67,15 +72,17 @@ impl RmsNorm {
         eps: f64,
         dev: &Device,
     ) -> crate::Result<Self> {
+        let host = r.read(name, &[hidden])?;
         Ok(Self {
-            weight: upload(r.read(name, &[hidden])?, [1, 1, hidden], dev),
+            weight: upload(host.clone(), [1, 1, hidden], dev),
+            host,
             eps,
         })
     }
 
     /// Values held.
     fn len(&self) -> usize {
-        self.weight.dims()[2]
+        self.host.len()
     }
 
     /// # Shapes
@@ -94,18 +101,25 @@ pub(crate) struct Rope {
     sin: Tensor<2>, // [max_pos, d]
 }
 
+/// The cos and sin tables, `[max_pos, d]` each: every frequency twice, once for the first half
+/// of a head and once for the second.
+pub(super) fn rope_tables(inv_freq: &[f64], max_pos: usize) -> (Vec<f32>, Vec<f32>) {
+    let d = inv_freq.len() * 2;
+    let mut cos = Vec::with_capacity(max_pos * d);
+    let mut sin = Vec::with_capacity(max_pos * d);
+    for p in 0..max_pos {
+        for _ in 0..2 {
+            cos.extend(inv_freq.iter().map(|f| (p as f64 * f).cos() as f32));
+            sin.extend(inv_freq.iter().map(|f| (p as f64 * f).sin() as f32));
+        }
+    }
+    (cos, sin)
+}
+
 impl Rope {
     fn new(inv_freq: &[f64], max_pos: usize, dev: &Device) -> Self {
         let d = inv_freq.len() * 2;
-        let mut cos = Vec::with_capacity(max_pos * d);
-        let mut sin = Vec::with_capacity(max_pos * d);
-        for p in 0..max_pos {
-            // Each frequency appears twice: once for the first half, once for the second.
-            for _ in 0..2 {
-                cos.extend(inv_freq.iter().map(|f| (p as f64 * f).cos() as f32));
-                sin.extend(inv_freq.iter().map(|f| (p as f64 * f).sin() as f32));
-            }
-        }
+        let (cos, sin) = rope_tables(inv_freq, max_pos);
         Self {
             cos: upload(cos, [max_pos, d], dev),
             sin: upload(sin, [max_pos, d], dev),
@@ -137,13 +151,13 @@ impl Rope {
 /// Multi-head attention with grouped key/value heads.
 #[derive(Debug, Clone)]
 pub(crate) struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    o_proj: Linear,
-    n_heads: usize,
-    n_kv: usize,
-    head_dim: usize,
+    pub(super) q_proj: Linear,
+    pub(super) k_proj: Linear,
+    pub(super) v_proj: Linear,
+    pub(super) o_proj: Linear,
+    pub(super) n_heads: usize,
+    pub(super) n_kv: usize,
+    pub(super) head_dim: usize,
 }
 
 impl Attention {
@@ -229,9 +243,9 @@ impl Attention {
 /// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
 #[derive(Debug, Clone)]
 pub(crate) struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
-    down_proj: Linear,
+    pub(super) gate_proj: Linear,
+    pub(super) up_proj: Linear,
+    pub(super) down_proj: Linear,
 }
 
 impl Mlp {
@@ -261,13 +275,27 @@ impl Mlp {
 /// One decoder layer.
 #[derive(Debug, Clone)]
 pub(crate) struct Block {
-    input_layernorm: RmsNorm,
-    self_attn: Attention,
-    post_attention_layernorm: RmsNorm,
-    mlp: Mlp,
+    pub(super) input_layernorm: RmsNorm,
+    pub(super) self_attn: Attention,
+    pub(super) post_attention_layernorm: RmsNorm,
+    pub(super) mlp: Mlp,
 }
 
 impl Block {
+    /// The block's seven matrices.
+    pub(super) fn linears(&self) -> [&Linear; 7] {
+        let (a, m) = (&self.self_attn, &self.mlp);
+        [
+            &a.q_proj,
+            &a.k_proj,
+            &a.v_proj,
+            &a.o_proj,
+            &m.gate_proj,
+            &m.up_proj,
+            &m.down_proj,
+        ]
+    }
+
     fn load(
         r: &mut dyn WeightReader,
         i: usize,
@@ -330,14 +358,24 @@ pub struct WeightStats {
 pub struct Llama {
     /// The embedding table stays on the host: a lookup is a row copy (or a decoded row of
     /// blocks), and the device keeps only what it multiplies with. `[vocab, hidden]`
-    embed_tokens: Embedding,
-    layers: Vec<Block>,
-    norm: RmsNorm,
+    pub(super) embed_tokens: Embedding,
+    pub(super) layers: Vec<Block>,
+    pub(super) norm: RmsNorm,
     lm_head: Linear, // [vocab, hidden] as blocks, or [hidden, vocab] dense
-    rope: Rope,
-    hidden: usize,
+    path: Path,
+    pub(super) hidden: usize,
     vocab: usize,
     device: Device,
+}
+
+/// Which forward runs, with the RoPE tables it reads.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per model
+enum Path {
+    /// burn tensors on the device.
+    Device(Rope),
+    /// Host rows through kiln-shaders' kernels: every matrix is blocks on the CPU.
+    Host(HostRope),
 }
 
 impl Llama {
@@ -373,12 +411,24 @@ impl Llama {
             }
         };
         on_layer(total, total);
+        // The host path needs every matrix as blocks; a checkpoint with dense matrices (or the
+        // dense reference mode, or wgpu) runs on burn tensors.
+        let all_blocks = matches!(embed_tokens, Embedding::Blocks(_))
+            && lm_head.is_quant()
+            && layers
+                .iter()
+                .all(|b| b.linears().iter().all(|l| l.is_quant()));
+        let path = if all_blocks {
+            Path::Host(HostRope::new(inv_freq, max_pos))
+        } else {
+            Path::Device(Rope::new(inv_freq, max_pos, device))
+        };
         Ok(Self {
             embed_tokens,
             layers,
             norm,
             lm_head,
-            rope: Rope::new(inv_freq, max_pos, device),
+            path,
             hidden: h,
             vocab: v,
             device: device.clone(),
@@ -403,11 +453,7 @@ impl Llama {
             matches!(self.embed_tokens, Embedding::Blocks(_)),
         ));
         for b in &self.layers {
-            let a = &b.self_attn;
-            for l in [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj] {
-                add(l.held());
-            }
-            for l in [&b.mlp.gate_proj, &b.mlp.up_proj, &b.mlp.down_proj] {
+            for l in b.linears() {
                 add(l.held());
             }
             norms += b.input_layernorm.len() + b.post_attention_layernorm.len();
@@ -417,13 +463,25 @@ impl Llama {
                 if std::sync::Arc::ptr_eq(weight, e) => {}
             (head, _) => add(head.held()),
         }
-        st.bytes += norms * 4 + self.rope.bytes();
+        st.bytes += norms * 4
+            + match &self.path {
+                Path::Device(rope) => rope.bytes(),
+                Path::Host(rope) => rope.bytes(),
+            };
         st
     }
 
     /// Positions the RoPE table covers (the usable context).
     pub fn max_positions(&self) -> usize {
-        self.rope.max_positions()
+        match &self.path {
+            Path::Device(rope) => rope.max_positions(),
+            Path::Host(rope) => rope.max_positions(),
+        }
+    }
+
+    /// Whether the forward runs on host rows (every matrix blocks on the CPU).
+    pub fn on_host(&self) -> bool {
+        matches!(self.path, Path::Host(_))
     }
 
     /// Vocabulary size (columns of the logits).
@@ -445,9 +503,16 @@ impl Llama {
             self.embed_tokens
                 .push_row(t as usize, self.hidden, &mut rows);
         }
+        let rope = match &self.path {
+            Path::Device(rope) => rope,
+            Path::Host(rope) => {
+                let h = host::forward(self, rope, rows, b, s, cache)?;
+                return Ok(upload(h, [b, s, self.hidden], &self.device));
+            }
+        };
         let mut x = upload(rows, [b, s, self.hidden], &self.device); // [b, s, hidden]
         for (block, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            x = block.forward(x, &self.rope, layer_cache).await?;
+            x = block.forward(x, rope, layer_cache).await?;
         }
         Ok(self.norm.forward(x))
     }

@@ -1,6 +1,7 @@
 //! The transformer: configuration, loading, blocks and the KV cache.
 
 pub mod config;
+pub(crate) mod host;
 pub mod kv_cache;
 pub mod linear;
 pub mod llama;

@@ -1,0 +1,157 @@
+//! The CPU path: the same decoder as [`super::llama`], run over host rows when every matrix is
+//! held as the checkpoint's blocks. Each matrix product is kiln-shaders' kernel and each of the
+//! rest is one of its layer operations ([`kiln_shaders::ops`]); the key/value history is written
+//! in place ([`super::kv_cache`]) and grouped heads are read without being repeated.
+//!
+//! Why a second path: on the CPU, dispatching RMSNorm, RoPE, attention and the SwiGLU gate as
+//! burn tensor operations, and reading activations back and uploading results around every
+//! quantized matrix, cost ≈ 20 ms per token for the default model — a third of the time — while
+//! their arithmetic takes well under one. The burn path stays for wgpu and the dense reference.
+//! Both follow `modeling_llama.py`; the parity tests hold each to the same references.
+
+use kiln_shaders::ops::{self, Heads};
+
+use super::kv_cache::{KvCache, LayerCache};
+use super::llama::{Block, Llama, rope_tables};
+use crate::error::{Error, Result};
+
+/// RoPE tables on the host. `[max_pos, d]` each.
+#[derive(Debug, Clone)]
+pub(crate) struct HostRope {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    d: usize,
+}
+
+impl HostRope {
+    pub(super) fn new(inv_freq: &[f64], max_pos: usize) -> Self {
+        let (cos, sin) = rope_tables(inv_freq, max_pos);
+        Self {
+            cos,
+            sin,
+            d: inv_freq.len() * 2,
+        }
+    }
+
+    /// Positions covered.
+    pub(super) fn max_positions(&self) -> usize {
+        self.cos.len() / self.d.max(1)
+    }
+
+    /// Bytes of the two tables.
+    pub(super) fn bytes(&self) -> usize {
+        (self.cos.len() + self.sin.len()) * 4
+    }
+
+    /// The cos and sin rows of position `p` (`< max_positions`, checked by the caller).
+    fn at(&self, p: usize) -> Result<(&[f32], &[f32])> {
+        let r = p * self.d..(p + 1) * self.d;
+        match (self.cos.get(r.clone()), self.sin.get(r)) {
+            (Some(c), Some(s)) => Ok((c, s)),
+            _ => Err(Error::PromptTooLong {
+                len: p + 1,
+                max: self.max_positions(),
+            }),
+        }
+    }
+}
+
+/// Runs the decoder over the embedded rows `x` of `b` lanes × `s` tokens, appending to `cache`,
+/// and returns the final-norm hidden states.
+///
+/// # Shapes
+/// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
+pub(super) fn forward(
+    m: &Llama,
+    rope: &HostRope,
+    mut x: Vec<f32>,
+    b: usize,
+    s: usize,
+    cache: &mut KvCache,
+) -> Result<Vec<f32>> {
+    for (block, lc) in m.layers.iter().zip(cache.layers.iter_mut()) {
+        layer(block, rope, &mut x, b, s, lc)?;
+    }
+    ops::rms_norm(&mut x, &m.norm.host, m.norm.eps as f32);
+    Ok(x)
+}
+
+/// One decoder layer in place: `x += attn(norm(x))`, then `x += mlp(norm(x))`.
+///
+/// # Shapes
+/// - `x`: `[b, s, hidden]`
+fn layer(
+    block: &Block,
+    rope: &HostRope,
+    x: &mut [f32],
+    b: usize,
+    s: usize,
+    cache: &mut LayerCache,
+) -> Result<()> {
+    let a = &block.self_attn;
+    let heads = Heads {
+        n_heads: a.n_heads,
+        n_kv: a.n_kv,
+        head_dim: a.head_dim,
+    };
+    let (qw, kvw) = (heads.n_heads * heads.head_dim, heads.kv_width());
+    let start = cache.len();
+
+    let mut h = x.to_vec();
+    let norm = &block.input_layernorm;
+    ops::rms_norm(&mut h, &norm.host, norm.eps as f32);
+    let mut q = a.q_proj.apply_host(&h)?; // [b, s, n_heads * d]
+    let mut k = a.k_proj.apply_host(&h)?; // [b, s, n_kv * d]
+    let v = a.v_proj.apply_host(&h)?; // [b, s, n_kv * d]
+    for (i, (qr, kr)) in q
+        .chunks_exact_mut(qw)
+        .zip(k.chunks_exact_mut(kvw))
+        .enumerate()
+    {
+        let (cos, sin) = rope.at(start + i % s)?;
+        ops::rope(qr, cos, sin);
+        ops::rope(kr, cos, sin);
+    }
+    let mut y = vec![0.0f32; q.len()]; // [b, s, n_heads * d]
+    let lanes = cache.host_lanes(b, kvw);
+    if lanes.len() != b {
+        return Err(Error::Kernel(format!(
+            "{b} lanes stepped on a cache of {}",
+            lanes.len()
+        )));
+    }
+    for (lane, (kc, vc)) in lanes.iter_mut().enumerate() {
+        let (rows, qrows) = (
+            lane * s * kvw..(lane + 1) * s * kvw,
+            lane * s * qw..(lane + 1) * s * qw,
+        );
+        kc.push(&k[rows.clone()]);
+        vc.push(&v[rows]);
+        ops::attention(
+            heads,
+            &q[qrows.clone()],
+            &kc.segments(),
+            &vc.segments(),
+            start,
+            &mut y[qrows],
+        )
+        .map_err(|e| Error::Kernel(e.to_string()))?;
+    }
+    add(x, &a.o_proj.apply_host(&y)?);
+
+    h.copy_from_slice(x);
+    let norm = &block.post_attention_layernorm;
+    ops::rms_norm(&mut h, &norm.host, norm.eps as f32);
+    let mlp = &block.mlp;
+    let mut gate = mlp.gate_proj.apply_host(&h)?; // [b, s, intermediate]
+    ops::silu_mul(&mut gate, &mlp.up_proj.apply_host(&h)?);
+    add(x, &mlp.down_proj.apply_host(&gate)?);
+    Ok(())
+}
+
+/// The residual: `x += y`.
+fn add(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
