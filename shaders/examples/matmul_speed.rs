@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use kiln_shaders::blocks::BlockType;
 use kiln_shaders::cpu::{Isa, QMatrix, matmul_on};
+use kiln_shaders::q8::matmul_q8_on;
 
 fn main() {
     let shapes = [
@@ -39,8 +40,14 @@ fn main() {
             }
             let x = vec![0.5f32; m * cols];
             let mut y = vec![0.0f32; m * rows];
-            // KILN_ISA=AVX2 (or scalar, SIMD128) times only that level.
+            // KILN_ISA=AVX2 (or scalar, SIMD128) times only that level; KILN_Q8=1 the 8-bit
+            // activation path.
             let only = std::env::var("KILN_ISA").ok();
+            let kernel = if std::env::var("KILN_Q8").is_ok_and(|v| v == "1") {
+                matmul_q8_on
+            } else {
+                matmul_on
+            };
             for isa in Isa::available() {
                 if only.as_deref().is_some_and(|o| o != isa.name()) {
                     continue;
@@ -49,10 +56,10 @@ fn main() {
                     .get(2)
                     .copied()
                     .unwrap_or((200_000_000 / (rows * cols * m)).max(3));
-                let _ = matmul_on(isa, &w, &x, &mut y);
+                let _ = kernel(isa, &w, &x, &mut y);
                 let t = Instant::now();
                 for _ in 0..reps {
-                    let _ = matmul_on(isa, &w, &x, &mut y);
+                    let _ = kernel(isa, &w, &x, &mut y);
                 }
                 let s = t.elapsed().as_secs_f64() / reps as f64;
                 println!(

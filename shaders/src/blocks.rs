@@ -5,14 +5,13 @@
 //! `dequantize_row_*` in `ggml-quants.c` operation for operation (the same f32 products and
 //! sums in the same order, no fused multiply-add), so that it agrees bit for bit with llama.cpp
 //! and with gguf-py's numpy dequantisers, the tests' independent reference
-//! (`scripts/make_block_fixtures.py`). Each decoder is written once against eight f32 lanes
-//! ([`crate::simd::Eight`]): [`decode`] runs it at the scalar level, the CPU kernel at the
+//! (`scripts/make_block_fixtures.py`). The bit layouts live in one place, [`crate::unpack`]
+//! (each block as groups of 32 integers with their scales), written against eight f32 lanes
+//! ([`crate::simd::Eight`]): [`decode`] runs them at the scalar level, the CPU kernels at the
 //! machine's vector level, with the same bits.
 
 #[cfg(test)]
 use half::f16;
-
-use crate::simd::Eight;
 
 /// A quantized block type (ggml's `ggml_type` ids in [`BlockType::from_ggml`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,7 +106,7 @@ impl BlockType {
 }
 
 /// Values per K-quant super-block.
-const QK_K: usize = 256;
+pub(crate) const QK_K: usize = 256;
 
 /// [`decode`] was handed slices that do not hold whole blocks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,15 +149,16 @@ pub fn decode(ty: BlockType, bytes: &[u8], out: &mut [f32]) -> Result<(), Length
     let blocks = bytes.chunks_exact(nb).zip(out.chunks_exact_mut(nv));
     // The scalar level: the definition (the kernels run the same decoders at their own level).
     let (e, t) = (pulp::Scalar::new(), halves());
+    use crate::unpack::{self as u, Layout};
     match ty {
-        BlockType::Q4_0 => blocks.for_each(|(b, y)| q4_0(e, t, b, y)),
-        BlockType::Q4_1 => blocks.for_each(|(b, y)| q4_1(e, t, b, y)),
-        BlockType::Q5_0 => blocks.for_each(|(b, y)| q5_0(e, t, b, y)),
-        BlockType::Q5_1 => blocks.for_each(|(b, y)| q5_1(e, t, b, y)),
-        BlockType::Q8_0 => blocks.for_each(|(b, y)| q8_0(e, t, b, y)),
-        BlockType::Q4_K => blocks.for_each(|(b, y)| q4_k(e, t, b, y)),
-        BlockType::Q5_K => blocks.for_each(|(b, y)| q5_k(e, t, b, y)),
-        BlockType::Q6_K => blocks.for_each(|(b, y)| q6_k(e, t, b, y)),
+        BlockType::Q4_0 => blocks.for_each(|(b, y)| u::Q4_0::decode(e, t, b, y)),
+        BlockType::Q4_1 => blocks.for_each(|(b, y)| u::Q4_1::decode(e, t, b, y)),
+        BlockType::Q5_0 => blocks.for_each(|(b, y)| u::Q5_0::decode(e, t, b, y)),
+        BlockType::Q5_1 => blocks.for_each(|(b, y)| u::Q5_1::decode(e, t, b, y)),
+        BlockType::Q8_0 => blocks.for_each(|(b, y)| u::Q8_0::decode(e, t, b, y)),
+        BlockType::Q4_K => blocks.for_each(|(b, y)| u::Q4_K::decode(e, t, b, y)),
+        BlockType::Q5_K => blocks.for_each(|(b, y)| u::Q5_K::decode(e, t, b, y)),
+        BlockType::Q6_K => blocks.for_each(|(b, y)| u::Q6_K::decode(e, t, b, y)),
     }
     Ok(())
 }
@@ -181,7 +181,7 @@ pub(crate) fn halves() -> &'static Halves {
 
 /// The f16 at `b[at..at + 2]`, as f32.
 #[inline(always)]
-fn half_at(t: &Halves, b: &[u8], at: usize) -> f32 {
+pub(crate) fn half_at(t: &Halves, b: &[u8], at: usize) -> f32 {
     t[usize::from(u16::from_le_bytes([b[at], b[at + 1]]))]
 }
 
@@ -202,227 +202,6 @@ pub fn f16_to_f32(h: u16) -> f32 {
 
 // The block decoders below are called by `decode` on exact-length chunks: `b` holds one block
 // (`ty.bytes()`), `y` its values (`ty.values()`), so every constant index is in bounds.
-
-/// The 32 4-bit values of a Q4/Q5 block's 16 bytes: value j is the low nibble of byte j,
-/// value j + 16 its high nibble. (Eight bytes at a time in a u64: a byte loop stayed scalar.)
-#[inline(always)]
-fn nibbles(qs: &[u8]) -> [u8; 32] {
-    let mut q = [0u8; 32];
-    let (lo, hi) = q.split_at_mut(16);
-    for ((&b, lo), hi) in qs.iter().zip(lo).zip(hi) {
-        *lo = b & 0x0f;
-        *hi = b >> 4;
-    }
-    q
-}
-
-/// Adds the fifth bit of each Q5 value (bit j of `qh` belongs to value j).
-#[inline(always)]
-fn with_high_bits(mut q: [u8; 32], qh: u32) -> [u8; 32] {
-    for (j, q) in q.iter_mut().enumerate() {
-        *q |= (((qh >> j) & 1) << 4) as u8;
-    }
-    q
-}
-
-/// Unsigned values less an offset, as signed bytes (`q - off` fits: q < 32, off ≤ 32).
-#[inline(always)]
-fn centred(q: [u8; 32], off: u8) -> [i8; 32] {
-    q.map(|v| v.wrapping_sub(off) as i8)
-}
-
-/// Eight values `at` of 32.
-#[inline(always)]
-fn eight<T: Copy + Default>(q: &[T; 32], at: usize) -> [T; 8] {
-    std::array::from_fn(|j| q[8 * at + j])
-}
-
-/// `y = q · d` for 32 signed values.
-#[inline(always)]
-fn scaled<E: Eight>(e: E, q: &[i8; 32], d: f32, y: &mut [f32]) {
-    let d = e.splat(d);
-    for (c, y) in y.as_chunks_mut::<8>().0.iter_mut().take(4).enumerate() {
-        e.store(e.mul(e.i8s(eight(q, c)), d), y);
-    }
-}
-
-/// `y = q · d + m` for 32 unsigned values (the minimum added: Q4_1, Q5_1).
-#[inline(always)]
-fn affine<E: Eight>(e: E, q: &[u8; 32], d: f32, m: f32, y: &mut [f32]) {
-    let (d, m) = (e.splat(d), e.splat(m));
-    for (c, y) in y.as_chunks_mut::<8>().0.iter_mut().take(4).enumerate() {
-        e.store(e.add(e.mul(e.u8s(eight(q, c)), d), m), y);
-    }
-}
-
-/// `y = d · q − m` for 32 unsigned values (the K-quants' sub-blocks).
-#[inline(always)]
-fn affine_k<E: Eight>(e: E, q: &[u8; 32], d: f32, m: f32, y: &mut [f32]) {
-    let (d, m) = (e.splat(d), e.splat(m));
-    for (c, y) in y.as_chunks_mut::<8>().0.iter_mut().take(4).enumerate() {
-        e.store(e.sub(e.mul(d, e.u8s(eight(q, c))), m), y);
-    }
-}
-
-/// `block_q4_0 { d: f16, qs: [u8; 16] }`: value j is the low nibble of byte j, value j + 16
-/// its high nibble; `(q − 8) · d`.
-#[inline(always)]
-pub(crate) fn q4_0<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
-    let Some(b) = b.first_chunk::<18>() else {
-        return;
-    };
-    scaled(e, &centred(nibbles(&b[2..18]), 8), half_at(t, b, 0), y);
-}
-
-/// `block_q4_1 { d: f16, m: f16, qs: [u8; 16] }`: `q · d + m`.
-#[inline(always)]
-pub(crate) fn q4_1<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
-    let Some(b) = b.first_chunk::<20>() else {
-        return;
-    };
-    affine(
-        e,
-        &nibbles(&b[4..20]),
-        half_at(t, b, 0),
-        half_at(t, b, 2),
-        y,
-    );
-}
-
-/// The fifth bits of a Q5 block: bit j of the little-endian u32 belongs to value j.
-#[inline(always)]
-fn high_bits(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-/// `block_q5_0 { d: f16, qh: [u8; 4], qs: [u8; 16] }`: `(q − 16) · d`.
-#[inline(always)]
-pub(crate) fn q5_0<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
-    let Some(b) = b.first_chunk::<22>() else {
-        return;
-    };
-    let q = with_high_bits(nibbles(&b[6..22]), high_bits(b, 2));
-    scaled(e, &centred(q, 16), half_at(t, b, 0), y);
-}
-
-/// `block_q5_1 { d: f16, m: f16, qh: [u8; 4], qs: [u8; 16] }`: `q · d + m`.
-#[inline(always)]
-pub(crate) fn q5_1<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
-    let Some(b) = b.first_chunk::<24>() else {
-        return;
-    };
-    let q = with_high_bits(nibbles(&b[8..24]), high_bits(b, 4));
-    affine(e, &q, half_at(t, b, 0), half_at(t, b, 2), y);
-}
-
-/// `block_q8_0 { d: f16, qs: [i8; 32] }`: `q · d`.
-#[inline(always)]
-pub(crate) fn q8_0<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
-    let Some(b) = b.first_chunk::<34>() else {
-        return;
-    };
-    let q: [i8; 32] = std::array::from_fn(|j| b[2 + j] as i8);
-    scaled(e, &q, half_at(t, b, 0), y);
-}
-
-/// Sub-block `j`'s 6-bit scale and minimum from a K-quant's 12 packed bytes
-/// (`get_scale_min_k4`): sub-blocks 0–3 in the low 6 bits of bytes 0–3 / 4–7, sub-blocks 4–7
-/// in the nibbles of bytes 8–11 with their top two bits in the high bits of bytes 0–7.
-#[inline(always)]
-fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
-    if j < 4 {
-        (q[j] & 63, q[j + 4] & 63)
-    } else {
-        (
-            (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4),
-            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
-        )
-    }
-}
-
-/// Sub-block `j`'s scale and minimum as f32: the super-block's `d` and `dmin` times its 6-bit
-/// pair (llama.cpp's `d1 = d * sc; m1 = min * m`).
-#[inline(always)]
-fn k_scale_min(d: f32, min: f32, j: usize, scales: &[u8]) -> (f32, f32) {
-    let (sc, m) = scale_min_k4(j, scales);
-    (d * f32::from(sc), min * f32::from(m))
-}
-
-/// `block_q4_K { d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128] }`: four groups of 64
-/// values; in each, 32 low nibbles (one sub-block) then 32 high nibbles (the next);
-/// `d1 · q − m1`.
-#[inline(always)]
-pub(crate) fn q4_k<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
-    let Some(b) = b.first_chunk::<144>() else {
-        return;
-    };
-    let (d, min) = (half_at(t, b, 0), half_at(t, b, 2));
-    let scales = &b[4..16];
-    for g in 0..4 {
-        let qs = &b[16 + 32 * g..16 + 32 * (g + 1)];
-        let lo: [u8; 32] = std::array::from_fn(|l| qs[l] & 0x0f);
-        let hi: [u8; 32] = std::array::from_fn(|l| qs[l] >> 4);
-        let (d1, m1) = k_scale_min(d, min, 2 * g, scales);
-        let (d2, m2) = k_scale_min(d, min, 2 * g + 1, scales);
-        let (ylo, yhi) = y[64 * g..64 * (g + 1)].split_at_mut(32);
-        affine_k(e, &lo, d1, m1, ylo);
-        affine_k(e, &hi, d2, m2, yhi);
-    }
-}
-
-/// `block_q5_K { d: f16, dmin: f16, scales: [u8; 12], qh: [u8; 32], qs: [u8; 128] }`: as
-/// Q4_K; bit `2g` of `qh[l]` is the fifth bit of value l of group g's first sub-block, bit
-/// `2g + 1` of its second.
-#[inline(always)]
-pub(crate) fn q5_k<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
-    let Some(b) = b.first_chunk::<176>() else {
-        return;
-    };
-    let (d, min) = (half_at(t, b, 0), half_at(t, b, 2));
-    let scales = &b[4..16];
-    let qh = &b[16..48];
-    for g in 0..4 {
-        let qs = &b[48 + 32 * g..48 + 32 * (g + 1)];
-        let (u1, u2) = (1u8 << (2 * g), 2u8 << (2 * g));
-        let lo: [u8; 32] =
-            std::array::from_fn(|l| (qs[l] & 0x0f) + if qh[l] & u1 != 0 { 16 } else { 0 });
-        let hi: [u8; 32] =
-            std::array::from_fn(|l| (qs[l] >> 4) + if qh[l] & u2 != 0 { 16 } else { 0 });
-        let (d1, m1) = k_scale_min(d, min, 2 * g, scales);
-        let (d2, m2) = k_scale_min(d, min, 2 * g + 1, scales);
-        let (ylo, yhi) = y[64 * g..64 * (g + 1)].split_at_mut(32);
-        affine_k(e, &lo, d1, m1, ylo);
-        affine_k(e, &hi, d2, m2, yhi);
-    }
-}
-
-/// `block_q6_K { ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16 }`: two halves of 128
-/// values; in each, value l (l < 32) of quarter k takes the low (k = 0, 1) or high (k = 2, 3)
-/// nibble of `ql[l]` (k even) or `ql[l + 32]` (k odd) and bits `2k, 2k + 1` of `qh[l]`, less 32;
-/// sub-block `l / 16` of quarter k has the i8 scale `scales[l / 16 + 2k]`.
-#[inline(always)]
-pub(crate) fn q6_k<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
-    let Some(b) = b.first_chunk::<210>() else {
-        return;
-    };
-    let d = half_at(t, b, 208);
-    for h in 0..2 {
-        let ql = &b[64 * h..64 * (h + 1)];
-        let qh = &b[128 + 32 * h..128 + 32 * (h + 1)];
-        let sc = &b[192 + 8 * h..192 + 8 * (h + 1)];
-        for k in 0..4 {
-            let (src, shift) = (&ql[32 * (k % 2)..32 * (k % 2) + 32], 4 * (k / 2));
-            let q: [i8; 32] = std::array::from_fn(|l| {
-                (((src[l] >> shift) & 0x0f) | (((qh[l] >> (2 * k)) & 3) << 4)) as i8 - 32
-            });
-            let out = &mut y[128 * h + 32 * k..128 * h + 32 * (k + 1)];
-            for (c, y) in out.as_chunks_mut::<8>().0.iter_mut().enumerate() {
-                let s = e.splat(d * f32::from(sc[c / 2 + 2 * k] as i8));
-                e.store(e.mul(s, e.i8s(eight(&q, c))), y);
-            }
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -508,7 +287,11 @@ mod tests {
             }
         }
         for j in 0..8 {
-            assert_eq!(scale_min_k4(j, &q), (sc[j], mn[j]), "sub-block {j}");
+            assert_eq!(
+                crate::unpack::scale_min_k4(j, &q),
+                (sc[j], mn[j]),
+                "sub-block {j}"
+            );
         }
     }
 }

@@ -17,9 +17,10 @@
 //! ([`crate::simd`]: the block decoders too) at the best level the CPU has ([`Isa`], detected at
 //! run time), and, natively, split across threads by output rows.
 
-use crate::blocks::{self, BlockType, Halves};
+use crate::blocks::{self, BlockType};
 pub use crate::simd::Isa;
 use crate::simd::{Eight, EightOp};
+use crate::unpack::{self as u, Layout};
 
 /// Running sums per dot product: the width of the canonical order.
 pub const LANES: usize = 8;
@@ -96,7 +97,7 @@ impl<'a> QMatrix<'a> {
         }
     }
 
-    fn check(&self, x: &[f32], y: &[f32]) -> Result<usize, ShapeError> {
+    pub(crate) fn check(&self, x: &[f32], y: &[f32]) -> Result<usize, ShapeError> {
         let m = x.len() / self.cols;
         if m * self.cols != x.len() || y.len() != m * self.rows {
             return Err(ShapeError(format!(
@@ -113,7 +114,7 @@ impl<'a> QMatrix<'a> {
 
 /// The canonical reduction of the eight running sums.
 #[inline(always)]
-fn reduce(a: [f32; LANES]) -> f32 {
+pub(crate) fn reduce(a: [f32; LANES]) -> f32 {
     ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
 }
 
@@ -168,7 +169,7 @@ impl EightOp for Task<'_, '_> {
 }
 
 /// Weight rows per tile.
-const TILE_ROWS: usize = 4;
+pub(crate) const TILE_ROWS: usize = 4;
 
 /// `y = x Wᵀ` on the best instruction set, threads natively: the same bits as [`matmul_twin`].
 pub fn matmul(w: &QMatrix, x: &[f32], y: &mut [f32]) -> Result<(), ShapeError> {
@@ -207,7 +208,7 @@ pub fn matmul_on(isa: Isa, w: &QMatrix, x: &[f32], y: &mut [f32]) -> Result<(), 
 }
 
 /// Rows per task: a multiple of the tile, about four tasks per thread.
-fn rows_per_task(rows: usize, m: usize) -> usize {
+pub(crate) fn rows_per_task(rows: usize, m: usize) -> usize {
     let threads = threads();
     if threads == 1 || rows * m < 64 {
         return rows.next_multiple_of(TILE_ROWS);
@@ -226,7 +227,11 @@ fn threads() -> usize {
 }
 
 #[cfg(feature = "threads")]
-fn for_each_chunk(y: &mut [f32], chunk: usize, f: impl Fn((usize, &mut [f32])) + Sync + Send) {
+pub(crate) fn for_each_chunk(
+    y: &mut [f32],
+    chunk: usize,
+    f: impl Fn((usize, &mut [f32])) + Sync + Send,
+) {
     use rayon::prelude::*;
     if y.len() <= chunk {
         f((0, y));
@@ -236,61 +241,29 @@ fn for_each_chunk(y: &mut [f32], chunk: usize, f: impl Fn((usize, &mut [f32])) +
 }
 
 #[cfg(not(feature = "threads"))]
-fn for_each_chunk(y: &mut [f32], chunk: usize, f: impl Fn((usize, &mut [f32]))) {
+pub(crate) fn for_each_chunk(y: &mut [f32], chunk: usize, f: impl Fn((usize, &mut [f32]))) {
     y.chunks_mut(chunk).enumerate().for_each(f);
 }
-
-/// A block decoder as a type, so that the tiled loop is compiled once per block type with the
-/// decoder inlined into it (a function passed as a value would be called out of line, outside
-/// the instruction-set context).
-/// Its block sizes are constants too, so that the compiler sees fixed-length slices.
-trait Decoder {
-    const TY: BlockType;
-    fn decode<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]);
-}
-
-macro_rules! decoders {
-    ($($name:ident => $f:path),* $(,)?) => {$(
-        pub(super) struct $name;
-        impl Decoder for $name {
-            const TY: BlockType = BlockType::$name;
-            #[inline(always)]
-            fn decode<E: Eight>(e: E, t: &Halves, b: &[u8], y: &mut [f32]) {
-                $f(e, t, b, y)
-            }
-        }
-    )*};
-}
-
-#[allow(non_camel_case_types)]
-mod types {
-    use super::*;
-    decoders! {
-        Q4_0 => blocks::q4_0, Q4_1 => blocks::q4_1, Q5_0 => blocks::q5_0, Q5_1 => blocks::q5_1,
-        Q8_0 => blocks::q8_0, Q4_K => blocks::q4_k, Q5_K => blocks::q5_k, Q6_K => blocks::q6_k,
-    }
-}
-use types::*;
 
 /// Weight rows `r0..r0 + out.len() / m` for every activation row, into `out` as `[row][m]`.
 #[inline(always)]
 fn tile_rows<E: Eight>(e: E, w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
     match w.ty {
-        BlockType::Q4_0 => tiles::<E, Q4_0>(e, w, x, m, r0, out),
-        BlockType::Q4_1 => tiles::<E, Q4_1>(e, w, x, m, r0, out),
-        BlockType::Q5_0 => tiles::<E, Q5_0>(e, w, x, m, r0, out),
-        BlockType::Q5_1 => tiles::<E, Q5_1>(e, w, x, m, r0, out),
-        BlockType::Q8_0 => tiles::<E, Q8_0>(e, w, x, m, r0, out),
-        BlockType::Q4_K => tiles::<E, Q4_K>(e, w, x, m, r0, out),
-        BlockType::Q5_K => tiles::<E, Q5_K>(e, w, x, m, r0, out),
-        BlockType::Q6_K => tiles::<E, Q6_K>(e, w, x, m, r0, out),
+        BlockType::Q4_0 => tiles::<E, u::Q4_0>(e, w, x, m, r0, out),
+        BlockType::Q4_1 => tiles::<E, u::Q4_1>(e, w, x, m, r0, out),
+        BlockType::Q5_0 => tiles::<E, u::Q5_0>(e, w, x, m, r0, out),
+        BlockType::Q5_1 => tiles::<E, u::Q5_1>(e, w, x, m, r0, out),
+        BlockType::Q8_0 => tiles::<E, u::Q8_0>(e, w, x, m, r0, out),
+        BlockType::Q4_K => tiles::<E, u::Q4_K>(e, w, x, m, r0, out),
+        BlockType::Q5_K => tiles::<E, u::Q5_K>(e, w, x, m, r0, out),
+        BlockType::Q6_K => tiles::<E, u::Q6_K>(e, w, x, m, r0, out),
     }
 }
 
 /// The tiled loop for one block decoder: four weight rows are decoded into a buffer that stays
 /// in cache, then every activation row (two at a time) is multiplied with them.
 #[inline(always)]
-fn tiles<E: Eight, D: Decoder>(e: E, w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
+fn tiles<E: Eight, D: Layout>(e: E, w: &QMatrix, x: &[f32], m: usize, r0: usize, out: &mut [f32]) {
     let (nv, nb) = (D::TY.values(), D::TY.bytes());
     let (cols, rb) = (w.cols, w.cols / nv * nb);
     let mut buf = vec![0.0f32; TILE_ROWS * cols];
