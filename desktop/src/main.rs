@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use futures_lite::future::block_on;
-use kiln_engine::{DeviceChoice, Engine, LoadOptions, ModelFiles, WeightMode};
+use kiln_engine::{Activations, DeviceChoice, Engine, LoadOptions, ModelFiles, WeightMode};
 
 /// Local code generation: real models, on the CPU or any GPU.
 #[derive(Parser)]
@@ -76,6 +76,11 @@ pub struct ModelArgs {
     /// By default a GGUF's quantized blocks stay blocks on the CPU backend.
     #[arg(long = "f32-weights")]
     pub f32_weights: bool,
+    /// Quantize activations to 8 bits for the quantized matrices (llama.cpp's design: integer
+    /// dot products, about twice the decode speed; the logits move slightly, see
+    /// docs/PERFORMANCE.md). CPU backend, GGUF blocks only.
+    #[arg(long = "q8-activations")]
+    pub q8_activations: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
@@ -99,6 +104,11 @@ pub fn load(args: &ModelArgs) -> Result<(Engine, u64)> {
             WeightMode::Dense
         } else {
             WeightMode::Quantized
+        },
+        activations: if args.q8_activations {
+            Activations::Q8
+        } else {
+            Activations::F32
         },
     };
     let engine = block_on(Engine::load(&model_files, &opts, &mut |done, total| {

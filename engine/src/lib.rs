@@ -37,7 +37,7 @@ pub use stop::{StopMatcher, StopStep};
 pub use tokenizer::{StreamDecoder, Tokenizer};
 
 use model::linear::Target;
-pub use model::linear::WeightMode;
+pub use model::linear::{Activations, WeightMode};
 use model::llama::Llama;
 pub use model::llama::WeightStats;
 use model::load::Checkpoint;
@@ -55,6 +55,8 @@ pub struct LoadOptions {
     pub n_ctx: Option<usize>,
     /// Whether quantized matrices stay quantized (the CPU backend only, for now).
     pub weights: WeightMode,
+    /// What quantized matrices are multiplied with on the CPU: f32 (default) or 8-bit.
+    pub activations: Activations,
 }
 
 /// What a loaded model is, for `kiln info` and the UI.
@@ -166,6 +168,7 @@ impl Engine {
         let target = Target {
             dev: &device,
             mode,
+            activations: opts.activations,
             expanded: 0.into(),
         };
         let model = Llama::load(

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 use kiln_shaders::blocks::{self, BlockType};
 use kiln_shaders::cpu::{self, QMatrix};
+use kiln_shaders::q8;
 
 use crate::error::{Error, Result};
 
@@ -23,6 +24,17 @@ pub enum WeightMode {
     Quantized,
     /// Every matrix dequantized to f32 (the reference path; always so on wgpu for now).
     Dense,
+}
+
+/// What the CPU kernels multiply quantized matrices with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Activations {
+    /// f32 activations against the decoded weights (the default).
+    #[default]
+    F32,
+    /// Activations quantized to 8 bits per block of 32 and integer dot products (llama.cpp's
+    /// design; faster, and it moves the logits: `docs/PERFORMANCE.md`).
+    Q8,
 }
 
 /// A weight matrix as read from a checkpoint, `[rows, cols]` row-major.
@@ -100,6 +112,7 @@ impl HostMatrix {
 pub(crate) struct Target<'a> {
     pub dev: &'a Device,
     pub mode: WeightMode,
+    pub activations: Activations,
     pub expanded: Cell<usize>,
 }
 
@@ -136,6 +149,7 @@ pub(crate) enum Linear {
     Quant {
         weight: Arc<QuantWeight>,
         bias: Option<Vec<f32>>,
+        activations: Activations,
         device: Device,
     },
 }
@@ -153,6 +167,7 @@ impl Linear {
             (HostMatrix::Blocks(q), WeightMode::Quantized) => Self::Quant {
                 weight: Arc::new(q),
                 bias,
+                activations: t.activations,
                 device: t.dev.clone(),
             },
             (m, _) => Self::Dense {
@@ -167,11 +182,12 @@ impl Linear {
     }
 
     /// A layer sharing the embedding's blocks (tied output head).
-    pub(crate) fn shared(weight: Arc<QuantWeight>, dev: &Device) -> Self {
+    pub(crate) fn shared(weight: Arc<QuantWeight>, t: &Target<'_>) -> Self {
         Self::Quant {
             weight,
             bias: None,
-            device: dev.clone(),
+            activations: t.activations,
+            device: t.dev.clone(),
         }
     }
 
@@ -220,12 +236,22 @@ impl Linear {
     /// # Shapes
     /// - `x`: `[m, in]` → `[m, out]`
     pub(crate) fn apply_host(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let Self::Quant { weight, bias, .. } = self else {
+        let Self::Quant {
+            weight,
+            bias,
+            activations,
+            ..
+        } = self
+        else {
             return Err(Error::Kernel("a dense layer on the host path".into()));
         };
         let out = weight.rows;
         let mut y = vec![0.0f32; x.len() / weight.cols.max(1) * out];
-        cpu::matmul(&weight.matrix(), x, &mut y).map_err(|e| Error::Kernel(e.to_string()))?;
+        match activations {
+            Activations::F32 => cpu::matmul(&weight.matrix(), x, &mut y),
+            Activations::Q8 => q8::matmul_q8(&weight.matrix(), x, &mut y),
+        }
+        .map_err(|e| Error::Kernel(e.to_string()))?;
         if let Some(bias) = bias {
             for row in y.chunks_exact_mut(out) {
                 for (v, b) in row.iter_mut().zip(bias) {

@@ -403,7 +403,7 @@ impl Llama {
         let tied = c.tie_word_embeddings || !r.has("lm_head.weight");
         let embed_tokens = Embedding::new(embed, t);
         let lm_head = match (&embed_tokens, tied) {
-            (Embedding::Blocks(q), true) => Linear::shared(q.clone(), device),
+            (Embedding::Blocks(q), true) => Linear::shared(q.clone(), t),
             (Embedding::F32(e), true) => Linear::new(HostMatrix::F32(e.clone()), v, h, None, t),
             (_, false) => {
                 let m = r.read_matrix("lm_head.weight", &[v, h])?;
