@@ -216,6 +216,21 @@ pub(crate) fn rows_per_task(rows: usize, m: usize) -> usize {
     rows.div_ceil(threads * 4).next_multiple_of(TILE_ROWS)
 }
 
+/// Runs `f` on one of the kernels' pool threads (natively; in place without threads), so that
+/// each matrix product inside it splits its rows with the other pool threads directly: called
+/// from outside the pool, every product handed its work over and waited to be woken, ≈ 211
+/// times per token, and two threads ran slower than one.
+#[cfg(feature = "threads")]
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
+
+/// Runs `f` in place (no thread pool in this build).
+#[cfg(not(feature = "threads"))]
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    f()
+}
+
 #[cfg(feature = "threads")]
 fn threads() -> usize {
     rayon::current_num_threads()

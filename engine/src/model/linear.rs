@@ -226,7 +226,8 @@ impl Linear {
                     .map_err(|e| Error::Readback(format!("{e:?}")))?
                     .try_into_vec::<f32>()
                     .map_err(|e| Error::Readback(format!("{e:?}")))?;
-                Ok(upload(self.apply_host(&xs)?, [b, s, out], device))
+                let y = cpu::on_pool(|| self.apply_host(&xs))?;
+                Ok(upload(y, [b, s, out], device))
             }
         }
     }

@@ -506,7 +506,8 @@ impl Llama {
         let rope = match &self.path {
             Path::Device(rope) => rope,
             Path::Host(rope) => {
-                let h = host::forward(self, rope, rows, b, s, cache)?;
+                let h =
+                    kiln_shaders::cpu::on_pool(|| host::forward(self, rope, rows, b, s, cache))?;
                 return Ok(upload(h, [b, s, self.hidden], &self.device));
             }
         };
