@@ -232,12 +232,12 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 }
 
 #[cfg(feature = "threads")]
-fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     rayon::current_num_threads()
 }
 
 #[cfg(not(feature = "threads"))]
-fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     1
 }
 

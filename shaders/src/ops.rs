@@ -9,7 +9,8 @@
 //! through the engine's parity tests: tiny fixtures against numpy, the real model against a
 //! float64 forward, greedy text against llama.cpp.
 
-use crate::cpu::{LANES, ShapeError, dot};
+use crate::cpu::{LANES, ShapeError, dot, for_each_chunk, reduce, threads};
+use crate::simd::{Eight, EightOp, Isa};
 
 /// `dot` for any length: the canonical order over whole groups of eight, then the rest left to
 /// right.
@@ -100,6 +101,19 @@ pub fn attention(
     start: usize,
     out: &mut [f32],
 ) -> Result<(), ShapeError> {
+    attention_on(Isa::best(), h, q, keys, values, start, out)
+}
+
+/// [`attention`] at a chosen instruction-set level (every level gives the same bits).
+pub fn attention_on(
+    isa: Isa,
+    h: Heads,
+    q: &[f32],
+    keys: &[&[f32]],
+    values: &[&[f32]],
+    start: usize,
+    out: &mut [f32],
+) -> Result<(), ShapeError> {
     let (d, kvw) = (h.head_dim, h.kv_width());
     let qw = h.n_heads * d;
     let total: usize = keys.iter().map(|k| k.len()).sum();
@@ -121,20 +135,69 @@ pub fn attention(
             total
         )));
     }
-    let groups = h.n_heads / h.n_kv;
-    let scale = 1.0 / (d as f32).sqrt();
-    let mut scores = vec![0.0f32; start + s];
-    for (i, (qrow, orow)) in q.chunks_exact(qw).zip(out.chunks_exact_mut(qw)).enumerate() {
-        let seen = start + i + 1; // causal: positions 0..=start + i
-        for (head, (qh, oh)) in qrow
-            .chunks_exact(d)
-            .zip(orow.chunks_exact_mut(d))
-            .enumerate()
-        {
+    // Each (query, head) pair is independent: natively, long histories split them across the
+    // kernels' threads.
+    let pairs = s * h.n_heads;
+    let per_task = if (start + s) * pairs < 1 << 14 {
+        pairs
+    } else {
+        pairs.div_ceil(threads())
+    };
+    for_each_chunk(out, per_task * d, |(t, out)| {
+        isa.run(Attend {
+            h,
+            q,
+            keys,
+            values,
+            start,
+            first: t * per_task,
+            out,
+        });
+    });
+    Ok(())
+}
+
+/// [`attention`]'s loops, run at the kernels' instruction-set level.
+struct Attend<'a> {
+    h: Heads,
+    q: &'a [f32],
+    keys: &'a [&'a [f32]],
+    values: &'a [&'a [f32]],
+    start: usize,
+    /// The (query, head) pair of `out`'s first `head_dim` values.
+    first: usize,
+    /// Outputs of consecutive pairs from `first`.
+    out: &'a mut [f32],
+}
+
+impl EightOp for Attend<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<E: Eight>(self, e: E) {
+        let Attend {
+            h,
+            q,
+            keys,
+            values,
+            start,
+            first,
+            out,
+        } = self;
+        let (d, kvw) = (h.head_dim, h.kv_width());
+        let groups = h.n_heads / h.n_kv;
+        let scale = 1.0 / (d as f32).sqrt();
+        let mut scores = vec![0.0f32; start + q.len() / (h.n_heads * d)];
+        for (p, oh) in out.chunks_exact_mut(d).enumerate() {
+            let (i, head) = ((first + p) / h.n_heads, (first + p) % h.n_heads);
+            let Some(qh) = q.get((first + p) * d..(first + p + 1) * d) else {
+                return;
+            };
+            let seen = start + i + 1; // causal: positions 0..=start + i
             let g = head / groups;
             let sc = &mut scores[..seen];
             for (t, k) in rows(keys, kvw).take(seen).enumerate() {
-                sc[t] = dot_any(qh, &k[g * d..(g + 1) * d]) * scale;
+                sc[t] = dot_e(e, qh, &k[g * d..(g + 1) * d]) * scale;
             }
             let max = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0.0f32;
@@ -145,14 +208,43 @@ pub fn attention(
             let inv = 1.0 / sum;
             oh.fill(0.0);
             for (p, v) in sc.iter().zip(rows(values, kvw)) {
-                let p = p * inv;
-                for (o, x) in oh.iter_mut().zip(&v[g * d..(g + 1) * d]) {
-                    *o += p * x;
-                }
+                axpy(e, p * inv, &v[g * d..(g + 1) * d], oh);
             }
         }
     }
-    Ok(())
+}
+
+/// [`dot_any`] at level `e`: the canonical order over whole groups of eight, then the rest.
+#[inline(always)]
+fn dot_e<E: Eight>(e: E, x: &[f32], w: &[f32]) -> f32 {
+    let (xc, xt) = x.as_chunks::<LANES>();
+    let (wc, wt) = w.as_chunks::<LANES>();
+    let mut acc = e.splat(0.0);
+    for (a, b) in xc.iter().zip(wc) {
+        acc = e.add(acc, e.mul(e.load(a), e.load(b)));
+    }
+    let mut lanes = [0.0f32; LANES];
+    e.store(acc, &mut lanes);
+    let mut s = reduce(lanes);
+    for (a, b) in xt.iter().zip(wt) {
+        s += a * b;
+    }
+    s
+}
+
+/// `o += p · x`, lane-wise.
+#[inline(always)]
+fn axpy<E: Eight>(e: E, p: f32, x: &[f32], o: &mut [f32]) {
+    let pv = e.splat(p);
+    let (oc, ot) = o.as_chunks_mut::<LANES>();
+    let (xc, xt) = x.as_chunks::<LANES>();
+    for (o, x) in oc.iter_mut().zip(xc) {
+        let v = e.add(e.load(o), e.mul(pv, e.load(x)));
+        e.store(v, o);
+    }
+    for (o, x) in ot.iter_mut().zip(xt) {
+        *o += p * x;
+    }
 }
 
 /// The positions of a segmented history, in order: one `width`-value row each.
@@ -191,27 +283,29 @@ mod tests {
     #[test]
     fn grouped_attention_over_segments_matches_the_formula() {
         // Two query heads share one key/value head; history split into two segments; two new
-        // queries, so the first sees one position less (causal).
+        // queries, so the first sees one position less (causal). Heads of 12 values: one group
+        // of eight lanes and a tail.
+        const D: usize = 12;
         let h = Heads {
             n_heads: 2,
             n_kv: 1,
-            head_dim: 4,
+            head_dim: D,
         };
         let val = |i: usize| ((i * 7919) % 97) as f32 / 48.0 - 1.0;
-        let k: Vec<f32> = (0..5 * 4).map(val).collect();
-        let v: Vec<f32> = (0..5 * 4).map(|i| val(i + 300)).collect();
-        let q: Vec<f32> = (0..2 * 2 * 4).map(|i| val(i + 600)).collect();
+        let k: Vec<f32> = (0..5 * D).map(val).collect();
+        let v: Vec<f32> = (0..5 * D).map(|i| val(i + 300)).collect();
+        let q: Vec<f32> = (0..2 * 2 * D).map(|i| val(i + 600)).collect();
         let mut out = vec![0.0; q.len()];
-        let segs_k = [&k[..8], &k[8..]];
-        let segs_v = [&v[..12], &v[12..]];
+        let segs_k = [&k[..2 * D], &k[2 * D..]];
+        let segs_v = [&v[..3 * D], &v[3 * D..]];
         assert!(attention(h, &q, &segs_k, &segs_v, 3, &mut out).is_ok());
-        let krows: Vec<Vec<f32>> = k.chunks(4).map(<[f32]>::to_vec).collect();
-        let vrows: Vec<Vec<f32>> = v.chunks(4).map(<[f32]>::to_vec).collect();
+        let krows: Vec<Vec<f32>> = k.chunks(D).map(<[f32]>::to_vec).collect();
+        let vrows: Vec<Vec<f32>> = v.chunks(D).map(<[f32]>::to_vec).collect();
         for i in 0..2 {
             for head in 0..2 {
-                let at = (i * 2 + head) * 4;
-                let want = reference(&q[at..at + 4], &krows[..4 + i], &vrows[..4 + i]);
-                for (g, w) in out[at..at + 4].iter().zip(&want) {
+                let at = (i * 2 + head) * D;
+                let want = reference(&q[at..at + D], &krows[..4 + i], &vrows[..4 + i]);
+                for (g, w) in out[at..at + D].iter().zip(&want) {
                     assert!(
                         (*g as f64 - w).abs() < 1e-6,
                         "query {i} head {head}: {g} vs {w}"
@@ -219,8 +313,15 @@ mod tests {
                 }
             }
         }
+        // Every instruction-set level gives the same bits.
+        for isa in Isa::available() {
+            let mut again = vec![0.0; q.len()];
+            assert!(attention_on(isa, h, &q, &segs_k, &segs_v, 3, &mut again).is_ok());
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&again), bits(&out), "{}", isa.name());
+        }
         // A history that does not cover the queries is refused.
-        assert!(attention(h, &q, &[&k[..16]], &[&v[..16]], 3, &mut out).is_err());
+        assert!(attention(h, &q, &[&k[..4 * D]], &[&v[..4 * D]], 3, &mut out).is_err());
     }
 
     #[test]
