@@ -110,11 +110,12 @@ fn a_long_prompt_in_chunks_gives_the_bits_of_one_pass() {
         .expect("encode");
     let ids: Vec<u32> = sample.iter().copied().cycle().take(700).collect();
     let mut one = engine.new_cache();
-    let a = futures_lite::future::block_on(engine.step(&[ids.clone()], &mut one)).expect("700");
+    let a = futures_lite::future::block_on(engine.step(std::slice::from_ref(&ids), &mut one))
+        .expect("700");
     let mut two = engine.new_cache();
     futures_lite::future::block_on(engine.step(&[ids[..300].to_vec()], &mut two)).expect("300");
-    let b = futures_lite::future::block_on(engine.step(&[ids[300..].to_vec()], &mut two))
-        .expect("400");
+    let b =
+        futures_lite::future::block_on(engine.step(&[ids[300..].to_vec()], &mut two)).expect("400");
     let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&a[0]), bits(&b[0]), "last-position logits");
     assert_eq!((one.len(), two.len()), (700, 700));
