@@ -357,7 +357,7 @@ fn dots<E: Eight, const A: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     // The same tests run natively and in wasm (wasm-bindgen-test under Node, SIMD128).
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -366,7 +366,7 @@ mod tests {
     use crate::blocks::ALL;
 
     /// Deterministic bytes; the f16 scale fields of each block set to finite values.
-    fn synthetic_blocks(ty: BlockType, n: usize, seed: u32) -> Vec<u8> {
+    pub(crate) fn synthetic_blocks(ty: BlockType, n: usize, seed: u32) -> Vec<u8> {
         let mut s = seed | 1;
         let mut data: Vec<u8> = (0..n * ty.bytes())
             .map(|_| {
