@@ -11,6 +11,7 @@ use crate::chat::Message;
 use crate::device::now_ms;
 use crate::error::{Error, Result};
 use crate::lane::{Lane, Step};
+use crate::model::host;
 use crate::model::kv_cache::KvCache;
 use crate::sampler::{Rng, SamplingParams};
 
@@ -224,6 +225,18 @@ impl Engine {
             .ok_or_else(|| Error::Readback("no logits row".into()))
     }
 
+    /// The decoder's final-norm hidden states for `lanes`, on whichever path the model was
+    /// loaded for: host rows through kiln-shaders, or burn tensors on the device.
+    ///
+    /// # Shapes
+    /// - `lanes`: `b` lanes of `s` ids → `[b, s, hidden]`
+    async fn hidden(&self, lanes: &[Vec<u32>], cache: &mut KvCache) -> Result<Tensor<3>> {
+        match self.model.host_rope() {
+            Some(rope) => host::hidden(&self.model, rope, lanes, cache),
+            None => self.model.forward(lanes, cache).await,
+        }
+    }
+
     /// An empty KV cache for this model.
     pub fn new_cache(&self) -> KvCache {
         KvCache::new(self.info.config.num_hidden_layers)
@@ -265,7 +278,7 @@ impl Engine {
                 max,
             });
         }
-        let h = self.model.forward(lanes, cache).await?; // [b, s, hidden]
+        let h = self.hidden(lanes, cache).await?; // [b, s, hidden]
         let [b, s, hidden] = h.dims();
         let last = h.slice([0..b, s - 1..s, 0..hidden]); // [b, 1, hidden]
         let flat = read_f32(self.model.logits(last).await?).await?; // [b, 1, vocab]
@@ -291,8 +304,7 @@ impl Engine {
             });
         }
         let h = self
-            .model
-            .forward(&[tokens.to_vec()], &mut self.new_cache())
+            .hidden(&[tokens.to_vec()], &mut self.new_cache())
             .await?;
         let flat = read_f32(self.model.logits(h).await?).await?;
         Ok(flat

@@ -282,7 +282,7 @@ fn tiles<E: Eight, D: Layout>(e: E, w: &QMatrix, x: &[f32], m: usize, r0: usize,
     let (nv, nb) = (D::TY.values(), D::TY.bytes());
     let (cols, rb) = (w.cols, w.cols / nv * nb);
     let mut buf = vec![0.0f32; TILE_ROWS * cols];
-    let halves = blocks::halves();
+    let halves = crate::block_type::halves();
     for (t, out) in out.chunks_mut(TILE_ROWS * m).enumerate() {
         let r = r0 + t * TILE_ROWS;
         let nr = out.len() / m;

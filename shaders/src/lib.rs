@@ -13,6 +13,7 @@
 //! [`ops`]: the rest of a decoder layer over f32 slices (RMSNorm, RoPE, grouped-query attention
 //! over a segmented key/value history, the SwiGLU gate), for the engine's CPU path.
 
+pub mod block_type;
 pub mod blocks;
 pub mod cpu;
 pub mod ops;

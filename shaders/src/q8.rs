@@ -13,7 +13,7 @@
 //! give the same bits. Rounding activations to 8 bits moves the logits; `docs/PERFORMANCE.md`
 //! says by how much on the default model.
 
-use crate::blocks::{self, BlockType};
+use crate::blocks::BlockType;
 use crate::cpu::{LANES, QMatrix, ShapeError, TILE_ROWS, for_each_chunk, reduce, rows_per_task};
 use crate::simd::{Eight, EightOp, Isa};
 pub use crate::unpack::Q8Block;
@@ -140,7 +140,7 @@ fn rows<E: Eight, D: Layout>(
     r0: usize,
     out: &mut [f32],
 ) {
-    let t = blocks::halves();
+    let t = crate::block_type::halves();
     let (nb, rb, per_row) = (D::TY.bytes(), w.row_bytes(), w.cols / 32);
     for (k, out) in out.chunks_mut(m).enumerate() {
         let r = r0 + k;
@@ -212,7 +212,7 @@ mod tests {
             // Reference: dequantised activations · dequantised weights in f64.
             let xq = quantize(&x, cols);
             let mut wf = vec![0.0f32; rows * cols];
-            assert!(blocks::decode(ty, &data, &mut wf).is_ok());
+            assert!(crate::blocks::decode(ty, &data, &mut wf).is_ok());
             for i in 0..m {
                 for r in 0..rows {
                     let (mut exact, mut mag) = (0.0f64, 0.0f64);

@@ -5,7 +5,7 @@
 //! `dequantize_row_*` in `ggml-quants.c`: value `q · d + m` (the K-quants' minimum enters as a
 //! negative `m`: `d · q − m` is the same f32 bits), or `q · d` where a block has no minimum.
 
-use crate::blocks::{BlockType, Halves, half_at};
+use crate::block_type::{BlockType, Halves, half_at};
 use crate::simd::Eight;
 
 /// 32 integer values of a block.

@@ -9,64 +9,43 @@
 //! their arithmetic takes well under one. The burn path stays for wgpu and the dense reference.
 //! Both follow `modeling_llama.py`; the parity tests hold each to the same references.
 
+use burn::prelude::*;
 use kiln_shaders::ops::{self, Heads};
 
 use super::kv_cache::{KvCache, LayerCache};
-use super::llama::{Block, Llama, rope_tables};
+use super::llama::{Block, Llama};
+use super::rope::HostRope;
 use crate::error::{Error, Result};
-
-/// RoPE tables on the host. `[max_pos, d]` each.
-#[derive(Debug, Clone)]
-pub(crate) struct HostRope {
-    cos: Vec<f32>,
-    sin: Vec<f32>,
-    d: usize,
-}
-
-impl HostRope {
-    pub(super) fn new(inv_freq: &[f64], max_pos: usize) -> Self {
-        let (cos, sin) = rope_tables(inv_freq, max_pos);
-        Self {
-            cos,
-            sin,
-            d: inv_freq.len() * 2,
-        }
-    }
-
-    /// Positions covered.
-    pub(super) fn max_positions(&self) -> usize {
-        self.cos.len() / self.d.max(1)
-    }
-
-    /// Bytes of the two tables.
-    pub(super) fn bytes(&self) -> usize {
-        (self.cos.len() + self.sin.len()) * 4
-    }
-
-    /// The cos and sin rows of position `p` (`< max_positions`, checked by the caller).
-    fn at(&self, p: usize) -> Result<(&[f32], &[f32])> {
-        let r = p * self.d..(p + 1) * self.d;
-        match (self.cos.get(r.clone()), self.sin.get(r)) {
-            (Some(c), Some(s)) => Ok((c, s)),
-            _ => Err(Error::PromptTooLong {
-                len: p + 1,
-                max: self.max_positions(),
-            }),
-        }
-    }
-}
 
 /// Positions run through the layers at once: a long prompt goes in chunks (llama.cpp's
 /// micro-batch is the same size), so that the activations of a 4k-token prefill — ≈ 90 MB at
 /// once for the default model — stay a few MB.
 const CHUNK: usize = 512;
 
+/// The decoder over `tokens` (`b` lanes of `s` ids, checked by the caller) on the kernels'
+/// thread pool, appending to `cache`: the final-norm hidden states as a tensor on the model's
+/// device, where the output head takes them.
+///
+/// # Shapes
+/// - `tokens`: `b` lanes of `s` ids → `[b, s, hidden]`
+pub(crate) fn hidden(
+    m: &Llama,
+    rope: &HostRope,
+    tokens: &[Vec<u32>],
+    cache: &mut KvCache,
+) -> Result<Tensor<3>> {
+    let (b, s) = (tokens.len(), tokens.first().map_or(0, Vec::len));
+    let x = m.embed(tokens);
+    let h = kiln_shaders::cpu::on_pool(|| forward(m, rope, x, b, s, cache))?;
+    Ok(m.to_device(h, b, s))
+}
+
 /// Runs the decoder over the embedded rows `x` of `b` lanes × `s` tokens, appending to `cache`,
 /// and returns the final-norm hidden states.
 ///
 /// # Shapes
 /// - `x`: `[b, s, hidden]` → `[b, s, hidden]`
-pub(super) fn forward(
+fn forward(
     m: &Llama,
     rope: &HostRope,
     mut x: Vec<f32>,

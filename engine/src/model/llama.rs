@@ -15,9 +15,9 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use super::config::ModelConfig;
-use super::host::{self, HostRope};
 use super::kv_cache::{KvCache, LayerCache};
 use super::linear::{Embedding, HostMatrix, Linear, Target, upload};
+use super::rope::{self, HostRope};
 use crate::error::Result;
 
 /// Reads one weight by its HF name, with the shape config.json implies (checked by the loader).
@@ -101,25 +101,10 @@ pub(crate) struct Rope {
     sin: Tensor<2>, // [max_pos, d]
 }
 
-/// The cos and sin tables, `[max_pos, d]` each: every frequency twice, once for the first half
-/// of a head and once for the second.
-pub(super) fn rope_tables(inv_freq: &[f64], max_pos: usize) -> (Vec<f32>, Vec<f32>) {
-    let d = inv_freq.len() * 2;
-    let mut cos = Vec::with_capacity(max_pos * d);
-    let mut sin = Vec::with_capacity(max_pos * d);
-    for p in 0..max_pos {
-        for _ in 0..2 {
-            cos.extend(inv_freq.iter().map(|f| (p as f64 * f).cos() as f32));
-            sin.extend(inv_freq.iter().map(|f| (p as f64 * f).sin() as f32));
-        }
-    }
-    (cos, sin)
-}
-
 impl Rope {
     fn new(inv_freq: &[f64], max_pos: usize, dev: &Device) -> Self {
         let d = inv_freq.len() * 2;
-        let (cos, sin) = rope_tables(inv_freq, max_pos);
+        let (cos, sin) = rope::tables(inv_freq, max_pos);
         Self {
             cos: upload(cos, [max_pos, d], dev),
             sin: upload(sin, [max_pos, d], dev),
@@ -484,33 +469,49 @@ impl Llama {
         matches!(self.path, Path::Host(_))
     }
 
+    /// The host path's RoPE tables, when the model runs on host rows.
+    pub(crate) fn host_rope(&self) -> Option<&HostRope> {
+        match &self.path {
+            Path::Host(rope) => Some(rope),
+            Path::Device(_) => None,
+        }
+    }
+
+    /// The embedding rows of `tokens` (ids checked by the caller). `[b, s, hidden]`
+    pub(crate) fn embed(&self, tokens: &[Vec<u32>]) -> Vec<f32> {
+        let mut rows = Vec::with_capacity(tokens.iter().map(Vec::len).sum::<usize>() * self.hidden);
+        for &t in tokens.iter().flatten() {
+            self.embed_tokens
+                .push_row(t as usize, self.hidden, &mut rows);
+        }
+        rows
+    }
+
+    /// Hidden rows `[b, s, hidden]` as a tensor on the model's device.
+    pub(crate) fn to_device(&self, rows: Vec<f32>, b: usize, s: usize) -> Tensor<3> {
+        upload(rows, [b, s, self.hidden], &self.device)
+    }
+
     /// Vocabulary size (columns of the logits).
     pub fn vocab_size(&self) -> usize {
         self.vocab
     }
 
-    /// Runs the decoder over `tokens` (each lane the same length), appending to `cache`, and
-    /// returns the final-norm hidden states. Token ids must be `< vocab_size` and positions must
+    /// Runs the decoder on burn tensors (the device path; a model on the host path runs
+    /// [`super::host::forward`]) over `tokens` (each lane the same length), appending to
+    /// `cache`, and returns the final-norm hidden states. Token ids must be `< vocab_size` and positions must
     /// fit the RoPE table (the caller checks both).
     ///
     /// # Shapes
     /// - `tokens`: `b` lanes of `s` ids → `[b, s, hidden]`
     pub async fn forward(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Result<Tensor<3>> {
-        let b = tokens.len();
-        let s = tokens.first().map_or(0, Vec::len);
-        let mut rows = Vec::with_capacity(b * s * self.hidden);
-        for &t in tokens.iter().flatten() {
-            self.embed_tokens
-                .push_row(t as usize, self.hidden, &mut rows);
-        }
-        let rope = match &self.path {
-            Path::Device(rope) => rope,
-            Path::Host(rope) => {
-                let h =
-                    kiln_shaders::cpu::on_pool(|| host::forward(self, rope, rows, b, s, cache))?;
-                return Ok(upload(h, [b, s, self.hidden], &self.device));
-            }
+        let (b, s) = (tokens.len(), tokens.first().map_or(0, Vec::len));
+        let Path::Device(rope) = &self.path else {
+            return Err(crate::Error::Kernel(
+                "the device forward on a model loaded for the host path".into(),
+            ));
         };
+        let rows = self.embed(tokens);
         let mut x = upload(rows, [b, s, self.hidden], &self.device); // [b, s, hidden]
         for (block, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
             x = block.forward(x, rope, layer_cache).await?;

@@ -6,3 +6,4 @@ pub mod kv_cache;
 pub mod linear;
 pub mod llama;
 pub(crate) mod load;
+pub(crate) mod rope;
