@@ -201,32 +201,13 @@ async fn lanes(
     ))
 }
 
-/// Memory read bandwidth: each thread sums its own 1 GiB / threads of u64s, best of three.
+/// Memory read bandwidth (the engine's optimised summation), by thread count: 1 and all cores.
 fn read_bandwidth() -> Vec<(usize, f64)> {
-    let words = (1usize << 30) / 8;
-    let data: Vec<u64> = (0..words as u64).collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut out = Vec::new();
-    for threads in [1, cores]
+    [1, cores]
         .into_iter()
         .collect::<std::collections::BTreeSet<_>>()
-    {
-        let mut best = 0.0f64;
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            let sum: u64 = std::thread::scope(|s| {
-                let hs: Vec<_> = data
-                    .chunks(words.div_ceil(threads))
-                    .map(|c| s.spawn(move || c.iter().fold(0u64, |a, &b| a.wrapping_add(b))))
-                    .collect();
-                hs.into_iter()
-                    .map(|h| h.join().unwrap_or(0))
-                    .fold(0, u64::wrapping_add)
-            });
-            std::hint::black_box(sum);
-            best = best.max((words * 8) as f64 / t.elapsed().as_secs_f64() / 1e9);
-        }
-        out.push((threads, best));
-    }
-    out
+        .into_iter()
+        .map(|t| (t, kiln_engine::memory_read_gb_s(t)))
+        .collect()
 }

@@ -165,6 +165,47 @@ pub fn cpu_kernel_level() -> &'static str {
     kiln_shaders::cpu::Isa::best().name()
 }
 
+/// This machine's memory read bandwidth in GB/s with `threads` threads, for `kiln bench`: each
+/// thread sums its share of a 1 GiB buffer (eight independent u64 sums, so the loop is bound by
+/// loads, not by one addition chain); best of three. Natively only: in wasm it returns 0.
+pub fn memory_read_gb_s(threads: usize) -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = threads;
+        0.0
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let words = (1usize << 30) / 8;
+        let data: Vec<u64> = (0..words as u64).collect();
+        let sum = |c: &[u64]| {
+            let mut acc = [0u64; 8];
+            for w in c.as_chunks::<8>().0 {
+                for j in 0..8 {
+                    acc[j] = acc[j].wrapping_add(w[j]);
+                }
+            }
+            acc.iter().fold(0u64, |a, &b| a.wrapping_add(b))
+        };
+        let mut best = 0.0f64;
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let total = std::thread::scope(|s| {
+                let hs: Vec<_> = data
+                    .chunks(words.div_ceil(threads.max(1)))
+                    .map(|c| s.spawn(move || sum(c)))
+                    .collect();
+                hs.into_iter()
+                    .map(|h| h.join().unwrap_or(0))
+                    .fold(0u64, u64::wrapping_add)
+            });
+            std::hint::black_box(total);
+            best = best.max((words * 8) as f64 / t.elapsed().as_secs_f64() / 1e9);
+        }
+        best
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::DeviceChoice;
