@@ -182,29 +182,34 @@ pub fn matmul_on(isa: Isa, w: &QMatrix, x: &[f32], y: &mut [f32]) -> Result<(), 
     if m == 0 || w.rows == 0 {
         return Ok(());
     }
-    // Each task computes whole weight rows for every activation row, as `[row][m]`.
-    let per_task = rows_per_task(w.rows, m);
-    let task = |(t, out): (usize, &mut [f32])| {
-        isa.run(Task {
-            w,
-            x,
-            m,
-            r0: t * per_task,
-            out,
-        });
-    };
+    by_rows(w.rows, m, y, |r0, out| {
+        isa.run(Task { w, x, m, r0, out });
+    });
+    Ok(())
+}
+
+/// Runs `task(r0, out)` over tasks of whole weight rows (natively across threads), each writing
+/// its rows for all `m` activation rows as `[row][m]` into `out`, and lays the results out as
+/// `y[i * rows + r]`.
+pub(crate) fn by_rows(
+    rows: usize,
+    m: usize,
+    y: &mut [f32],
+    task: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
+    let per_task = rows_per_task(rows, m);
+    let run = |(t, out): (usize, &mut [f32])| task(t * per_task, out);
     if m == 1 {
-        for_each_chunk(y, per_task, task);
-    } else {
-        let mut yt = vec![0.0f32; y.len()];
-        for_each_chunk(&mut yt, per_task * m, task);
-        for (r, col) in yt.chunks_exact(m).enumerate() {
-            for (i, v) in col.iter().enumerate() {
-                y[i * w.rows + r] = *v;
-            }
+        for_each_chunk(y, per_task, run);
+        return;
+    }
+    let mut yt = vec![0.0f32; y.len()];
+    for_each_chunk(&mut yt, per_task * m, run);
+    for (r, col) in yt.chunks_exact(m).enumerate() {
+        for (i, v) in col.iter().enumerate() {
+            y[i * rows + r] = *v;
         }
     }
-    Ok(())
 }
 
 /// Rows per task: a multiple of the tile, about four tasks per thread.

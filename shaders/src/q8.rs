@@ -14,7 +14,7 @@
 //! says by how much on the default model.
 
 use crate::blocks::BlockType;
-use crate::cpu::{LANES, QMatrix, ShapeError, TILE_ROWS, for_each_chunk, reduce, rows_per_task};
+use crate::cpu::{LANES, QMatrix, ShapeError, TILE_ROWS, by_rows, reduce};
 use crate::simd::{Eight, EightOp, Isa};
 pub use crate::unpack::Q8Block;
 use crate::unpack::{self as u, Layout};
@@ -62,23 +62,15 @@ pub fn matmul_q8_on(isa: Isa, w: &QMatrix, x: &[f32], y: &mut [f32]) -> Result<(
         return Ok(());
     }
     let xq = isa.run(Quantize { x, cols: w.cols });
-    let per_task = rows_per_task(w.rows, m);
-    let task = |(t, out): (usize, &mut [f32])| {
+    by_rows(w.rows, m, y, |r0, out| {
         isa.run(Task {
             w,
             xq: &xq,
             m,
-            r0: t * per_task,
+            r0,
             out,
         });
-    };
-    let mut yt = vec![0.0f32; y.len()];
-    for_each_chunk(&mut yt, per_task * m, task);
-    for (r, col) in yt.chunks_exact(m).enumerate() {
-        for (i, v) in col.iter().enumerate() {
-            y[i * w.rows + r] = *v;
-        }
-    }
+    });
     Ok(())
 }
 
