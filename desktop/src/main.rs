@@ -77,7 +77,7 @@ pub struct ModelArgs {
     #[arg(long = "f32-weights")]
     pub f32_weights: bool,
     /// Quantize activations to 8 bits for the quantized matrices (llama.cpp's design: integer
-    /// dot products, about twice the decode speed; the logits move slightly, see
+    /// dot products, 1.4–1.8 × the decode speed; the logits move slightly, see
     /// docs/PERFORMANCE.md). CPU backend, GGUF blocks only.
     #[arg(long = "q8-activations")]
     pub q8_activations: bool,
