@@ -1,9 +1,8 @@
 //! Backend choice: burn's Flex on the CPU, or wgpu (Vulkan/Metal/DX12 natively, WebGPU in the
 //! browser), always initialised asynchronously. The only file with `cfg(target_arch = "wasm32")`.
 
-use std::sync::Mutex;
-
 use burn::prelude::*;
+#[cfg(feature = "gpu")]
 use burn::tensor::wgpu::wgpu::DeviceType;
 use serde::{Deserialize, Serialize};
 
@@ -63,8 +62,10 @@ pub struct DeviceInfo {
 }
 
 /// wgpu can be initialised once per process: keep what the first call got.
-static WGPU: Mutex<Option<(Device, DeviceInfo)>> = Mutex::new(None);
+#[cfg(feature = "gpu")]
+static WGPU: std::sync::Mutex<Option<(Device, DeviceInfo)>> = std::sync::Mutex::new(None);
 
+#[cfg(feature = "gpu")]
 async fn wgpu_device() -> Result<(Device, DeviceInfo)> {
     if let Ok(guard) = WGPU.lock()
         && let Some(d) = guard.as_ref()
@@ -88,6 +89,21 @@ async fn wgpu_device() -> Result<(Device, DeviceInfo)> {
     Ok((device, info))
 }
 
+/// Without the `gpu` feature there is no wgpu backend to ask.
+#[cfg(not(feature = "gpu"))]
+async fn wgpu_device() -> Result<(Device, DeviceInfo)> {
+    Err(Error::Device(NO_GPU_BUILD.into()))
+}
+
+/// Why a build without the `gpu` feature has no GPU device, and how to get one.
+pub const NO_GPU_BUILD: &str = "this kiln was built without the GPU backend (cargo feature `gpu`): \
+     build it with `cargo build -p kiln --features gpu`, or run `scripts/run.sh --gpu`";
+
+/// Whether this build has the wgpu backend (cargo feature `gpu`).
+pub fn has_gpu_backend() -> bool {
+    cfg!(feature = "gpu")
+}
+
 fn cpu_device(note: Option<String>) -> (Device, DeviceInfo) {
     let info = DeviceInfo {
         backend: "cpu".into(),
@@ -103,6 +119,11 @@ pub async fn init(choice: DeviceChoice) -> Result<(Device, DeviceInfo)> {
     match choice {
         DeviceChoice::Cpu => Ok(cpu_device(None)),
         DeviceChoice::Gpu => wgpu_device().await,
+        #[cfg(not(feature = "gpu"))]
+        DeviceChoice::Auto => Ok(cpu_device(Some(
+            "a CPU-only build (`scripts/run.sh --gpu` or `cargo build -p kiln --features gpu` adds the wgpu backend)".into(),
+        ))),
+        #[cfg(feature = "gpu")]
         DeviceChoice::Auto => match wgpu_device().await {
             Ok((device, info)) if accept_for_auto(&info) => Ok((device, info)),
             Ok((_, info)) => Ok(cpu_device(Some(format!(
@@ -116,6 +137,7 @@ pub async fn init(choice: DeviceChoice) -> Result<(Device, DeviceInfo)> {
 
 /// Natively, a CPU-type adapter (lavapipe) is slower than Flex; in the browser WebGPU is still
 /// the better path even on SwiftShader, since the wasm CPU backend has no threads.
+#[cfg(feature = "gpu")]
 fn accept_for_auto(info: &DeviceInfo) -> bool {
     cfg!(target_arch = "wasm32") || info.adapter_type != format!("{:?}", DeviceType::Cpu)
 }

@@ -25,8 +25,8 @@ use serde::Serialize;
 pub use burn;
 pub use chat::{ChatTemplate, Message};
 pub use device::{
-    DeviceChoice, DeviceInfo, cpu_kernel_level, init as init_device, memory_read_gb_s, now_ms,
-    yield_now,
+    DeviceChoice, DeviceInfo, NO_GPU_BUILD, cpu_kernel_level, has_gpu_backend, init as init_device,
+    memory_read_gb_s, now_ms, yield_now,
 };
 pub use error::{Error, Result};
 pub use generate::{Event, Finish, GenerateRequest, Generation, Prompt, Timings};
