@@ -1,6 +1,6 @@
 //! `kiln bench`: load time, prefill and decode speed (median of several runs), peak memory.
 //! Like llama-bench, the prompt is a fixed number of tokens and generation ignores EOS.
-//! `--lanes N` decodes N greedy lanes together in one batch (the temperature lab's shape) and
+//! `--lanes N` decodes N greedy lanes together from one prefill (the temperature lab's path) and
 //! reports their aggregate tokens/s; the report also gives the weight bytes each decoded token
 //! reads and, with `--bandwidth`, this machine's measured memory read bandwidth to compare.
 
@@ -169,35 +169,32 @@ pub fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// `n` greedy lanes of the same prompt in one batch: prefill together, then decode step by step.
-/// Returns (prefill tokens/s over all lanes, decode tokens/s over all lanes).
+/// `n` greedy lanes of the same prompt decoded together, the temperature lab's way
+/// ([`kiln_engine::Engine::generate_lanes`]: the prompt prefilled once, its cache shared, one
+/// forward for all lanes per step). Returns (prefill tokens/s of the one prefill, decode tokens/s
+/// over all lanes).
 async fn lanes(
     engine: &kiln_engine::Engine,
     req: &GenerateRequest,
     n: usize,
 ) -> Result<(f64, f64)> {
-    let Prompt::Tokens(prompt) = &req.prompt else {
-        anyhow::bail!("the bench prompt is token ids");
-    };
-    let mut cache = engine.new_cache();
-    let t0 = std::time::Instant::now();
-    let mut rows = engine.step(&vec![prompt.clone(); n], &mut cache).await?;
-    let t1 = std::time::Instant::now();
-    let argmax = |r: &Vec<f32>| {
-        r.iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(i, _)| i as u32)
-    };
-    let steps = req.max_tokens.saturating_sub(1).max(1);
-    for _ in 0..steps {
-        let next: Vec<Vec<u32>> = rows.iter().map(|r| vec![argmax(r)]).collect();
-        rows = engine.step(&next, &mut cache).await?;
-    }
-    let (pre, dec) = ((t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64());
+    let gens = engine
+        .generate_lanes(req, &vec![req.sampling.clone(); n], &mut |_, _| {
+            ControlFlow::Continue(())
+        })
+        .await?;
+    let first = gens
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no lanes came back"))?;
+    // Every lane runs to the token limit (EOS ignored), so all end on the same step.
+    let decode_ms = gens.iter().map(|g| g.timings.decode_ms).fold(0.0, f64::max);
+    let steps: usize = gens
+        .iter()
+        .map(|g| g.timings.generated_tokens.saturating_sub(1))
+        .sum();
     Ok((
-        (n * prompt.len()) as f64 / pre.max(1e-9),
-        (n * steps) as f64 / dec.max(1e-9),
+        first.timings.prefill_tok_s(),
+        steps as f64 * 1000.0 / decode_ms.max(1e-9),
     ))
 }
 

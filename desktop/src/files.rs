@@ -136,3 +136,21 @@ pub fn load_bar(quiet: bool) -> ProgressBar {
     pb.set_message("loading");
     pb
 }
+
+/// Each file of a model by name, with its sha256 in hex.
+pub type Digests = Vec<(String, String)>;
+
+/// The sha256 (hex) of each file of a model, by file name (a GGUF: its one file).
+pub fn sha256s(files: &ModelFiles) -> Digests {
+    use sha2::{Digest, Sha256};
+    let hex = |bytes: &[u8]| -> String {
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    match files {
+        ModelFiles::Gguf { name, bytes } => vec![(name.clone(), hex(bytes))],
+        ModelFiles::HfDir(m) => m.iter().map(|(n, b)| (n.clone(), hex(b))).collect(),
+    }
+}

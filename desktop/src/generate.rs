@@ -136,7 +136,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         prompt,
         sampling: args.sampling.params(),
         max_tokens: args.max_tokens,
-        stop: stop_strings(&args)?,
+        stop: stop_strings(&args.stop, args.raw, args.chat, &args.post_args)?,
         ignore_eos: false,
         stop_on_repetition: !args.allow_repetition,
     };
@@ -238,7 +238,7 @@ fn progress_bar(hidden: bool) -> ProgressBar {
 }
 
 /// Why generation ended, in words.
-fn finish_text(f: Finish, max_tokens: usize) -> String {
+pub fn finish_text(f: Finish, max_tokens: usize) -> String {
     match f {
         Finish::Eos => "end of answer".into(),
         Finish::Stop => "stop string".into(),
@@ -251,11 +251,16 @@ fn finish_text(f: Finish, max_tokens: usize) -> String {
 
 /// The user's stop strings, plus — for a raw completion with `--lang` — the language's
 /// stop sequences, so that generation ends where the function does (held back while streaming).
-fn stop_strings(args: &GenerateArgs) -> Result<Vec<String>> {
-    let mut stop: Vec<String> = args.stop.iter().map(|s| unescape(s)).collect();
-    if !args.raw
-        && !args.chat
-        && let Some(lang) = args.post_args.language()?
+pub fn stop_strings(
+    typed: &[String],
+    raw: bool,
+    chat: bool,
+    post_args: &post::PostArgs,
+) -> Result<Vec<String>> {
+    let mut stop: Vec<String> = typed.iter().map(|s| unescape(s)).collect();
+    if !raw
+        && !chat
+        && let Some(lang) = post_args.language()?
     {
         stop.extend(
             kiln_engine::post::stop_sequences(lang)

@@ -2,8 +2,10 @@
 //! model. Everything runs through kiln-engine's async API; this binary `block_on`s at the top.
 
 mod bench;
+mod eval;
 mod files;
 mod generate;
+mod lab;
 mod post;
 
 use std::path::PathBuf;
@@ -26,6 +28,12 @@ enum Command {
     /// Generate code from a prompt (argument or stdin): the post-processed answer on stdout
     /// (`--raw`: the model's text as it streams).
     Generate(generate::GenerateArgs),
+    /// The temperature lab: one prompt at several temperatures, k samples each, decoded
+    /// together; a table of determinism, diversity, syntax errors and pass@k per temperature.
+    Lab(lab::LabArgs),
+    /// Evaluate a problem set (the built-in easy set, HumanEval, or a JSONL file) over
+    /// temperatures: pass@k per temperature with bootstrap intervals; resumable with --out.
+    Eval(eval::EvalArgs),
     /// Describe a model file: architecture, sizes, tensor types, tokenizer, template.
     Info {
         /// GGUF file or Hugging Face directory (default: the default model).
@@ -88,6 +96,12 @@ pub struct ModelArgs {
 
 /// Reads and loads the model with progress bars; returns the engine and the bytes' size.
 pub fn load(args: &ModelArgs) -> Result<(Engine, u64)> {
+    let (engine, size, _) = load_hashed(args, false)?;
+    Ok((engine, size))
+}
+
+/// [`load`], and with `hash` the sha256 (hex) of each model file, by name (for run records).
+pub fn load_hashed(args: &ModelArgs, hash: bool) -> Result<(Engine, u64, files::Digests)> {
     let path = files::resolve(args.model.as_deref())?;
     let device: DeviceChoice = args.device.parse()?;
     let t0 = std::time::Instant::now();
@@ -95,6 +109,11 @@ pub fn load(args: &ModelArgs) -> Result<(Engine, u64)> {
     let size = match &model_files {
         ModelFiles::Gguf { bytes, .. } => bytes.len() as u64,
         ModelFiles::HfDir(m) => m.values().map(|b| b.len() as u64).sum(),
+    };
+    let hashes = if hash {
+        files::sha256s(&model_files)
+    } else {
+        Vec::new()
     };
     let pb = files::load_bar(args.quiet);
     let opts = LoadOptions {
@@ -130,7 +149,7 @@ pub fn load(args: &ModelArgs) -> Result<(Engine, u64)> {
             eprintln!("kiln: {note}");
         }
     }
-    Ok((engine, size))
+    Ok((engine, size, hashes))
 }
 
 fn info(model: Option<PathBuf>) -> Result<()> {
@@ -217,6 +236,8 @@ fn pull() -> Result<()> {
 fn run() -> Result<()> {
     match Cli::parse().command {
         Command::Generate(a) => generate::run(a),
+        Command::Lab(a) => lab::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Info { model } => info(model),
         Command::Bench(a) => bench::run(a),
         Command::Tokenize { model, file } => tokenize(model, file),

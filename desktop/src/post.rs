@@ -74,8 +74,12 @@ impl PostArgs {
         if self.tests.is_empty() {
             return Ok(());
         }
-        let tests = self
-            .tests
+        run_tests_on(report, &self.test_cases()?, &self.limits())
+    }
+
+    /// The `--tests` files, read.
+    pub fn test_cases(&self) -> Result<Vec<TestCase>> {
+        self.tests
             .iter()
             .map(|p| {
                 Ok(TestCase {
@@ -83,14 +87,22 @@ impl PostArgs {
                     code: read(p)?,
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
-        let limits = Limits {
+            .collect()
+    }
+
+    /// The sandbox limits, with `--test-timeout`.
+    pub fn limits(&self) -> Limits {
+        Limits {
             wall_ms: self.test_timeout.saturating_mul(1000),
             ..Limits::default()
-        };
-        report.tests = Some(run_tests(&report.code, report.language, &tests, &limits)?);
-        Ok(())
+        }
     }
+}
+
+/// Runs `tests` against the report's code and stores the verdicts in it.
+pub fn run_tests_on(report: &mut PostReport, tests: &[TestCase], limits: &Limits) -> Result<()> {
+    report.tests = Some(run_tests(&report.code, report.language, tests, limits)?);
+    Ok(())
 }
 
 /// What the stages that changed the code did, in one clause ("nothing to change" if none did).

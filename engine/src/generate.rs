@@ -142,6 +142,13 @@ pub struct Generation {
     pub finish: Finish,
     /// How fast.
     pub timings: Timings,
+    /// Each generated token's probability under the model (softmax of the raw logits, before
+    /// any sampling stage), one per entry of `tokens`.
+    #[serde(default)]
+    pub token_probs: Vec<f32>,
+    /// The entropy (nats) of the model's raw next-token distribution at each generated token.
+    #[serde(default)]
+    pub token_entropies: Vec<f32>,
 }
 
 impl Engine {
@@ -166,6 +173,29 @@ impl Engine {
         req: &GenerateRequest,
         on_event: &mut dyn FnMut(Event) -> ControlFlow<()>,
     ) -> Result<Generation> {
+        let mut gens = self
+            .generate_lanes(req, std::slice::from_ref(&req.sampling), &mut |_, e| {
+                on_event(e)
+            })
+            .await?;
+        gens.pop()
+            .ok_or_else(|| Error::Readback("no generation".into()))
+    }
+
+    /// Runs `req` as one lane per entry of `lanes` — the same prompt, each lane with its own
+    /// sampling settings and its own rng seeded from them — reporting each lane's events to
+    /// `on_event` with its index; returning `ControlFlow::Break` ends that lane.
+    ///
+    /// The prompt is prefilled once; the lanes share its cache (llama.cpp's `batched` example)
+    /// and decode together, one forward for all live lanes per step; a finished lane leaves the
+    /// batch. A lane's tokens are those it would get alone when the forward is batch-invariant
+    /// (the CPU path is: each output row is computed the same way whatever the batch).
+    pub async fn generate_lanes(
+        &self,
+        req: &GenerateRequest,
+        lanes: &[SamplingParams],
+        on_event: &mut dyn FnMut(usize, Event) -> ControlFlow<()>,
+    ) -> Result<Vec<Generation>> {
         let prompt = self.prompt_tokens(&req.prompt)?;
         let n_ctx = self.model.max_positions();
         if prompt.is_empty() {
@@ -177,45 +207,91 @@ impl Engine {
                 max: n_ctx,
             });
         }
-        let mut lane = Lane::new(req, &prompt, Rng::new(req.sampling.seed))?;
+        if lanes.is_empty() || lanes.len() > MAX_LANES {
+            return Err(Error::Param {
+                name: "lanes",
+                value: lanes.len().to_string(),
+                expected: "1 to 256 lanes",
+            });
+        }
+        let mut state = lanes
+            .iter()
+            .map(|sampling| Lane::new(req, sampling, &prompt, Rng::new(sampling.seed)))
+            .collect::<Result<Vec<_>>>()?;
 
-        let mut timings = Timings {
-            prompt_tokens: prompt.len(),
-            ..Timings::default()
-        };
         let mut cache = self.new_cache();
         let t0 = now_ms();
-        let mut logits = self.step_one(&prompt, &mut cache).await?;
-        timings.prefill_ms = now_ms() - t0;
+        let first = self.step_one(&prompt, &mut cache).await?;
+        let prefill_ms = now_ms() - t0;
+        if lanes.len() > 1 {
+            cache.widen(lanes.len())?;
+        }
 
         let t1 = now_ms();
-        let finish = loop {
-            let id = match lane.advance(&self.tokenizer, &logits, on_event)? {
-                Step::Next(id) => id,
-                Step::Done(finish) => break finish,
-            };
-            if cache.len() >= n_ctx {
-                break Finish::ContextFull;
+        let mut finishes: Vec<Option<(Finish, f64)>> = vec![None; lanes.len()];
+        // The lanes in the batch, in batch order, and the logits row of each.
+        let mut live: Vec<usize> = (0..lanes.len()).collect();
+        let mut logits: Vec<Vec<f32>> = vec![first; lanes.len()];
+        while !live.is_empty() {
+            let mut next = Vec::with_capacity(live.len());
+            let mut keep = Vec::with_capacity(live.len());
+            for (&l, row) in live.iter().zip(&logits) {
+                let step = state[l].advance(&self.tokenizer, row, &mut |e| on_event(l, e))?;
+                let done = match step {
+                    Step::Next(_) if cache.len() >= n_ctx => Some(Finish::ContextFull),
+                    Step::Next(id) => {
+                        next.push(vec![id]);
+                        None
+                    }
+                    Step::Done(finish) => Some(finish),
+                };
+                if let Some(finish) = done {
+                    state[l].finish(&self.tokenizer, finish, &mut |e| on_event(l, e))?;
+                    let decode_ms = if state[l].tokens.len() > 1 {
+                        now_ms() - t1
+                    } else {
+                        0.0
+                    };
+                    let _ = on_event(
+                        l,
+                        Event::Done {
+                            finish,
+                            timings: lane_timings(&prompt, prefill_ms, &state[l].tokens, decode_ms),
+                        },
+                    );
+                    finishes[l] = Some((finish, decode_ms));
+                }
+                keep.push(done.is_none());
+            }
+            if next.is_empty() {
+                break;
+            }
+            if keep.contains(&false) {
+                cache.retain(&keep)?;
+                let mut flags = keep.iter();
+                live.retain(|_| flags.next().copied().unwrap_or(false));
             }
             // In a browser worker this is where a Cancel message gets delivered.
             crate::device::yield_now().await;
-            logits = self.step_one(&[id], &mut cache).await?;
-        };
-        lane.finish(&self.tokenizer, finish, on_event)?;
-        let tokens = lane.tokens;
-        timings.generated_tokens = tokens.len();
-        timings.decode_ms = if tokens.len() > 1 { now_ms() - t1 } else { 0.0 };
-        let _ = on_event(Event::Done {
-            finish,
-            timings: timings.clone(),
-        });
-        Ok(Generation {
-            text: lane.text,
-            tokens,
-            prompt_tokens: prompt,
-            finish,
-            timings,
-        })
+            logits = self.step(&next, &mut cache).await?;
+        }
+        state
+            .into_iter()
+            .zip(finishes)
+            .map(|(lane, done)| {
+                let (finish, decode_ms) =
+                    done.ok_or_else(|| Error::Readback("a lane ended without a finish".into()))?;
+                Ok(Generation {
+                    timings: lane_timings(&prompt, prefill_ms, &lane.tokens, decode_ms),
+                    text: lane.text,
+                    tokens: lane.tokens,
+                    prompt_tokens: prompt.clone(),
+                    finish,
+                    token_probs: lane.probs,
+                    token_entropies: lane.entropies,
+                })
+            })
+            .collect()
     }
 
     /// [`Engine::step`] for a single lane.
@@ -342,14 +418,41 @@ async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| Error::Readback(format!("{e:?}")))
 }
 
+/// The most lanes one call decodes together (the lab's temperatures × samples).
+pub(crate) const MAX_LANES: usize = 256;
+
+fn lane_timings(prompt: &[u32], prefill_ms: f64, tokens: &[u32], decode_ms: f64) -> Timings {
+    Timings {
+        prompt_tokens: prompt.len(),
+        prefill_ms,
+        generated_tokens: tokens.len(),
+        decode_ms,
+    }
+}
+
 /// How many alternatives each `Token` event lists (the playground's token view shows them).
 pub(crate) const TOP_ALTERNATIVES: usize = 5;
 
-/// Softmax probability of `id` in `logits`, and the `k` most likely ids with theirs (most likely
-/// first; ties keep the lower id first).
-pub(crate) fn probabilities(logits: &[f32], id: u32, k: usize) -> (f32, Vec<(u32, f32)>) {
+/// Softmax probability of `id` in `logits`, the `k` most likely ids with theirs (most likely
+/// first; ties keep the lower id first), and the distribution's entropy in nats.
+pub(crate) fn probabilities(logits: &[f32], id: u32, k: usize) -> (f32, Vec<(u32, f32)>, f32) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    // Z = Σ e^(l − max) and Σ e^(l − max)·(l − max), so that H = ln Z − (Σ e·(l − max)) / Z;
+    // −∞ logits (masked tokens) contribute nothing to either.
+    let (mut sum, mut weighted) = (0.0f64, 0.0f64);
+    for &l in logits {
+        let x = f64::from(l - max);
+        if x.is_finite() {
+            let e = x.exp();
+            sum += e;
+            weighted += e * x;
+        }
+    }
+    let entropy = if sum > 0.0 {
+        (sum.ln() - weighted / sum).max(0.0) as f32
+    } else {
+        0.0
+    };
     let p = |l: f32| (f64::from(l - max).exp() / sum) as f32;
     let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     for (i, &l) in logits.iter().enumerate() {
@@ -361,7 +464,7 @@ pub(crate) fn probabilities(logits: &[f32], id: u32, k: usize) -> (f32, Vec<(u32
         best.truncate(k);
     }
     let top = best.into_iter().map(|(i, l)| (i, p(l))).collect();
-    (logits.get(id as usize).map_or(0.0, |&l| p(l)), top)
+    (logits.get(id as usize).map_or(0.0, |&l| p(l)), top, entropy)
 }
 
 #[cfg(test)]
@@ -371,15 +474,37 @@ mod tests {
     #[test]
     fn top_alternatives_are_the_most_likely_in_order() {
         let logits = [0.5, 3.0, -1.0, 3.0, 2.0, f32::NEG_INFINITY, 1.0];
-        let (p, top) = probabilities(&logits, 4, 3);
+        let (p, top, _) = probabilities(&logits, 4, 3);
         let ids: Vec<u32> = top.iter().map(|&(i, _)| i).collect();
         assert_eq!(ids, [1, 3, 4]);
         let z: f32 = logits.iter().map(|&l| (l - 3.0).exp()).sum();
         assert!((p - (-1.0f32).exp() / z).abs() < 1e-6);
         assert!((top[0].1 - 1.0 / z).abs() < 1e-6);
         assert_eq!(top[2].1, p);
-        let (_, all) = probabilities(&logits, 0, 10);
+        let (_, all, _) = probabilities(&logits, 0, 10);
         assert_eq!(all.len(), logits.len());
         assert!((all.iter().map(|&(_, p)| p).sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn entropy_is_that_of_the_softmax_and_ignores_masked_tokens() {
+        // Four equal logits and a masked one: ln 4.
+        let (_, _, h) = probabilities(&[1.0, 1.0, 1.0, 1.0, f32::NEG_INFINITY], 0, 2);
+        assert!((h - 4f32.ln()).abs() < 1e-6, "{h}");
+        // One certain token: 0.
+        let (_, _, h) = probabilities(&[0.0, 100.0, f32::NEG_INFINITY], 1, 1);
+        assert!(h.abs() < 1e-6, "{h}");
+        // Against the definition on an uneven distribution.
+        let l = [0.3f32, -1.2, 2.5, 0.0];
+        let z: f64 = l.iter().map(|&x| f64::from(x).exp()).sum();
+        let want: f64 = l
+            .iter()
+            .map(|&x| {
+                let p = f64::from(x).exp() / z;
+                -p * p.ln()
+            })
+            .sum();
+        let (_, _, h) = probabilities(&l, 0, 1);
+        assert!((f64::from(h) - want).abs() < 1e-6, "{h} vs {want}");
     }
 }

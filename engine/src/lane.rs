@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use crate::error::Result;
 use crate::generate::{Event, Finish, GenerateRequest, TOP_ALTERNATIVES, probabilities};
 use crate::repetition::RepetitionGuard;
-use crate::sampler::{Rng, Sampler};
+use crate::sampler::{Rng, Sampler, SamplingParams};
 use crate::stop::{StopMatcher, StopStep};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 
@@ -32,12 +32,21 @@ pub(crate) struct Lane {
     pub(crate) text: String,
     /// The chosen ids (end-of-generation excluded).
     pub(crate) tokens: Vec<u32>,
+    /// Each chosen id's probability under the model, and the entropy (nats) it was drawn from.
+    pub(crate) probs: Vec<f32>,
+    pub(crate) entropies: Vec<f32>,
 }
 
 impl Lane {
-    /// A lane for `req` whose sampler has seen `prompt` (for the penalties), drawing from `rng`.
-    pub(crate) fn new(req: &GenerateRequest, prompt: &[u32], rng: Rng) -> Result<Self> {
-        let mut sampler = Sampler::new(&req.sampling, rng)?;
+    /// A lane for `req` sampling with `sampling` (in place of the request's own), whose sampler
+    /// has seen `prompt` (for the penalties), drawing from `rng`.
+    pub(crate) fn new(
+        req: &GenerateRequest,
+        sampling: &SamplingParams,
+        prompt: &[u32],
+        rng: Rng,
+    ) -> Result<Self> {
+        let mut sampler = Sampler::new(sampling, rng)?;
         for &t in prompt {
             sampler.accept(t);
         }
@@ -50,6 +59,8 @@ impl Lane {
             ignore_eos: req.ignore_eos,
             text: String::new(),
             tokens: Vec::new(),
+            probs: Vec::new(),
+            entropies: Vec::new(),
         })
     }
 
@@ -70,7 +81,9 @@ impl Lane {
             return Ok(Step::Done(Finish::Eos));
         }
         self.tokens.push(id);
-        let (prob, top) = probabilities(logits, id, TOP_ALTERNATIVES);
+        let (prob, top, entropy) = probabilities(logits, id, TOP_ALTERNATIVES);
+        self.probs.push(prob);
+        self.entropies.push(entropy);
         if on_event(Event::Token { id, prob, top }).is_break() {
             return Ok(Step::Done(Finish::Cancelled));
         }
@@ -173,7 +186,16 @@ mod tests {
     /// how many tokens it took.
     fn run_looping(stop_on_repetition: bool) -> (Finish, usize, String) {
         let tok = tokenizer();
-        let mut lane = Lane::new(&request(stop_on_repetition), &[2], Rng::new(0)).expect("lane");
+        let mut lane = Lane::new(
+            &request(stop_on_repetition),
+            &SamplingParams {
+                temperature: 0.0,
+                ..SamplingParams::default()
+            },
+            &[2],
+            Rng::new(0),
+        )
+        .expect("lane");
         let mut script = vec![3]; // "def f(n):" then newline
         let looping = [4, 5, 3];
         let mut i = 0;
@@ -211,7 +233,8 @@ mod tests {
     #[test]
     fn end_of_generation_and_the_limit_still_win() {
         let tok = tokenizer();
-        let mut lane = Lane::new(&request(true), &[2], Rng::new(0)).expect("lane");
+        let req = request(true);
+        let mut lane = Lane::new(&req, &req.sampling, &[2], Rng::new(0)).expect("lane");
         let step = lane.advance(&tok, &pick(1), &mut |_| ControlFlow::Continue(()));
         assert_eq!(step.ok(), Some(Step::Done(Finish::Eos)));
     }

@@ -10,6 +10,7 @@ mod device;
 mod error;
 pub mod format;
 mod generate;
+pub mod lab;
 mod lane;
 pub mod model;
 pub use kiln_post as post;

@@ -543,3 +543,99 @@ fn a_greedy_run_that_degenerates_stops_on_repetition() {
     assert!(guarded.tokens.len() < free.tokens.len());
     assert!(free.tokens.starts_with(&guarded.tokens));
 }
+
+/// The lab on the real model: 3 temperatures × 2 samples decoded together give every lane the
+/// tokens it gives alone (same temperature and seed); the T = 0 lanes equal each other and plain
+/// greedy generation; every metric of the summary is present and within its range.
+#[test]
+fn lab_lanes_on_the_real_model_match_the_same_lanes_run_alone() {
+    use kiln_engine::lab::{LabRequest, Outcome, isolated_sampling, summarize};
+    let Some(path) = default_model() else { return };
+    let engine = load(&read_model(&path), DeviceChoice::Cpu).expect("load");
+    let req = LabRequest {
+        request: GenerateRequest {
+            prompt: Prompt::Chat(vec![Message::user(
+                "Write a Python function that returns the factorial of n.",
+            )]),
+            sampling: isolated_sampling(11),
+            max_tokens: 40,
+            stop: vec![],
+            ignore_eos: false,
+            stop_on_repetition: true,
+        },
+        temperatures: vec![0.0, 0.7, 1.5],
+        samples: 2,
+    };
+    let mut streamed = [0usize; 6];
+    let run = block_on(engine.lab(&req, &mut |l, _| {
+        streamed[l] += 1;
+        ControlFlow::Continue(())
+    }))
+    .expect("lab");
+    assert_eq!(run.lanes.len(), 6);
+    assert!(
+        streamed.iter().all(|&n| n > 0),
+        "every lane streamed: {streamed:?}"
+    );
+    for lane in &run.lanes {
+        let alone = GenerateRequest {
+            sampling: SamplingParams {
+                temperature: lane.temperature,
+                seed: lane.seed,
+                ..req.request.sampling.clone()
+            },
+            ..req.request.clone()
+        };
+        let got =
+            block_on(engine.generate(&alone, &mut |_| ControlFlow::Continue(()))).expect("alone");
+        assert_eq!(
+            got.tokens, lane.generation.tokens,
+            "T={} sample {}: batched vs alone",
+            lane.temperature, lane.sample
+        );
+        assert_eq!(got.text, lane.generation.text);
+    }
+    let greedy = GenerateRequest {
+        sampling: SamplingParams::greedy(),
+        ..req.request.clone()
+    };
+    let plain =
+        block_on(engine.generate(&greedy, &mut |_| ControlFlow::Continue(()))).expect("greedy");
+    assert_eq!(
+        run.lanes[0].generation.tokens, plain.tokens,
+        "T=0 lane vs greedy"
+    );
+    assert_eq!(
+        run.lanes[1].generation.tokens, plain.tokens,
+        "T=0 lanes agree"
+    );
+
+    let rows = summarize(&run, &[Outcome::Parses; 6], false);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        (
+            rows[0].distinct_outputs,
+            rows[0].exact_match_rate,
+            rows[0].identical_to_greedy
+        ),
+        (1, Some(1.0), Some(1.0))
+    );
+    let unit = |x: Option<f64>| x.is_some_and(|x| (0.0..=1.0).contains(&x));
+    for r in &rows {
+        assert!(
+            unit(r.exact_match_rate) && unit(r.identical_to_greedy),
+            "{r:?}"
+        );
+        assert!(r.distinct_n.iter().all(|&d| unit(d)), "{r:?}");
+        assert!(unit(r.mean_edit_distance), "{r:?}");
+        assert!(r.mean_logprob.is_some_and(|l| l <= 0.0), "{r:?}");
+        assert!(r.mean_entropy.is_some_and(|h| h >= 0.0), "{r:?}");
+        assert!(
+            (1..=2).contains(&r.distinct_outputs) && r.tokens > 0,
+            "{r:?}"
+        );
+        assert!(r.pass_at.is_empty() && r.syntax_error_rate == 0.0, "{r:?}");
+    }
+    // The greedy path is the most certain: its tokens are more likely than T = 1.5's.
+    assert!(rows[0].mean_logprob > rows[2].mean_logprob, "{rows:?}");
+}

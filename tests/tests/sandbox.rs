@@ -85,6 +85,37 @@ fn humaneval_canonical_solutions_all_pass() {
     );
 }
 
+/// kiln's easy set (the lab's built-in problems): every canonical solution passes its test in
+/// the sandbox, and a `return None` body fails it.
+#[test]
+fn the_easy_sets_solutions_pass_and_empty_bodies_fail() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if interpreter_missing(Language::Python) {
+        return;
+    }
+    let set = kiln_engine::lab::problems::easy().unwrap();
+    assert_eq!(set.len(), 20);
+    for p in &set {
+        let good = format!("{}{}", p.prompt, p.canonical_solution);
+        let v = run_tests(
+            &good,
+            Language::Python,
+            &[p.test_case()],
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(v[0].outcome, Outcome::Pass, "{}: {:?}", p.task_id, v[0]);
+        let bad = format!("{}    return None\n", p.prompt);
+        let v = run_tests(&bad, Language::Python, &[p.test_case()], &Limits::default()).unwrap();
+        assert_ne!(
+            v[0].outcome,
+            Outcome::Pass,
+            "{}: an empty body passes",
+            p.task_id
+        );
+    }
+}
+
 #[test]
 fn wrong_solutions_fail_with_the_assertion_message() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

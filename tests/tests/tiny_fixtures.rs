@@ -272,6 +272,97 @@ fn lanes_and_forks(file: &str, host: bool) {
     close(&rc[0], &last(&ids[..6]), "base after forks");
 }
 
+/// `generate_lanes` (one prefill, every lane decoded in one batch, finished lanes leaving it)
+/// gives each lane exactly what `generate` gives it alone — on host rows and on burn tensors.
+#[test]
+fn lanes_decoded_together_give_what_each_gives_alone() {
+    for (file, host) in [("model-Q8_0.gguf", true), ("model-F32.gguf", false)] {
+        let r = reference("llama_gqa");
+        let engine = load(
+            &read_model(&fixtures().join("tiny/llama_gqa/gguf").join(file)),
+            DeviceChoice::Cpu,
+        )
+        .expect("load");
+        assert_eq!(engine.on_host(), host, "{file}: forward path");
+        let req = GenerateRequest {
+            prompt: Prompt::Tokens(r.token_ids[..5].to_vec()),
+            sampling: SamplingParams::greedy(),
+            max_tokens: 12,
+            stop: vec![],
+            ignore_eos: true,
+            stop_on_repetition: false,
+        };
+        // Greedy twice, then sampled lanes at several temperatures and seeds.
+        let lanes: Vec<SamplingParams> = [(0.0, 0), (0.0, 1), (0.7, 3), (1.0, 4), (1.5, 5)]
+            .into_iter()
+            .map(|(temperature, seed)| SamplingParams {
+                temperature,
+                seed,
+                ..SamplingParams::greedy()
+            })
+            .collect();
+        let mut events = vec![0usize; lanes.len()];
+        let together = block_on(engine.generate_lanes(&req, &lanes, &mut |l, _| {
+            events[l] += 1;
+            ControlFlow::Continue(())
+        }))
+        .expect("lanes");
+        assert_eq!(together.len(), lanes.len());
+        assert!(
+            events.iter().all(|&n| n > 12),
+            "{file}: every lane streamed: {events:?}"
+        );
+        for (i, (sampling, got)) in lanes.iter().zip(&together).enumerate() {
+            let alone_req = GenerateRequest {
+                sampling: sampling.clone(),
+                ..req.clone()
+            };
+            let alone = block_on(engine.generate(&alone_req, &mut |_| ControlFlow::Continue(())))
+                .expect("alone");
+            assert_eq!(
+                got.tokens, alone.tokens,
+                "{file}: lane {i} batched vs alone"
+            );
+            assert_eq!(got.tokens.len(), 12, "{file}: lane {i}");
+            assert_eq!(got.token_probs.len(), 12);
+        }
+        assert_eq!(
+            together[0].tokens, together[1].tokens,
+            "{file}: greedy lanes agree"
+        );
+        assert!(
+            together[2..].iter().any(|g| g.tokens != together[0].tokens),
+            "{file}: sampled lanes leave the greedy path"
+        );
+
+        // Lanes that end at different steps leave the batch; the rest go on unchanged.
+        // The lab's batch-invariance check: exact on host rows; within f32 noise on tensors.
+        let inv = block_on(engine.batch_invariance(&req.prompt, 5, 10)).expect("invariance");
+        assert!(inv.same_tokens && inv.steps == 10, "{file}: {inv:?}");
+        let bound = if host { 0.0 } else { 1e-4 };
+        assert!(inv.max_abs_logit_diff <= bound, "{file}: {inv:?}");
+
+        // Lanes ended at different steps (cancelled after their own count) leave the batch.
+        let limits = [3usize, 9, 7];
+        let mut seen = [0usize; 3];
+        let cut = block_on(engine.generate_lanes(&req, &lanes[..3], &mut |l, e| {
+            if matches!(e, kiln_engine::Event::Token { .. }) {
+                seen[l] += 1;
+                if seen[l] > limits[l] {
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }))
+        .expect("lanes leaving");
+        for (l, g) in cut.iter().enumerate() {
+            assert_eq!(g.finish, kiln_engine::Finish::Cancelled, "{file}: lane {l}");
+            let want = &together[l].tokens[..=limits[l]];
+            assert_eq!(g.tokens, want, "{file}: lane {l} after others left");
+        }
+    }
+}
+
 /// Multi-byte characters split over byte tokens come out whole, never as U+FFFD.
 #[test]
 fn streaming_decode_never_emits_broken_utf8() {

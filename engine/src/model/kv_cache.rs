@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
+use crate::error::{Error, Result};
+
 /// One lane's keys (or values) in one layer, as rows of `n_kv × head_dim` values.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HostRows {
@@ -110,6 +112,38 @@ impl LayerCache {
             v.freeze();
         }
     }
+
+    /// `n` copies of the single lane held (the caller checked there is one): device tensors
+    /// repeated along the batch axis; host rows frozen into segments every copy shares.
+    ///
+    /// # Shapes
+    /// - device: `[1, kv, len, d]` → `[n, kv, len, d]`
+    fn widen(&mut self, n: usize) {
+        if let Some((k, v)) = self.kv.take() {
+            self.kv = Some((k.repeat_dim(0, n), v.repeat_dim(0, n)));
+        }
+        self.freeze();
+        if let Some(lane) = self.host.first().cloned() {
+            self.host = vec![lane; n];
+        }
+    }
+
+    /// Keeps the lanes whose `keep` entry is true, in order (`keep` has one entry per lane).
+    ///
+    /// # Shapes
+    /// - device: `[b, kv, len, d]` → `[kept, kv, len, d]`
+    fn retain(&mut self, keep: &[bool]) {
+        if let Some((k, v)) = self.kv.take() {
+            let idx: Vec<i64> = (0..keep.len() as i64)
+                .filter(|&i| keep[i as usize])
+                .collect();
+            let n = idx.len();
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &k.device());
+            self.kv = Some((k.select(0, idx.clone()), v.select(0, idx)));
+        }
+        let mut flags = keep.iter();
+        self.host.retain(|_| flags.next().copied().unwrap_or(false));
+    }
 }
 
 /// The cache of a whole model.
@@ -149,5 +183,42 @@ impl KvCache {
             l.freeze();
         }
         self.clone()
+    }
+
+    /// Turns a one-lane cache (a prefilled prompt) into `n` lanes that each continue it, the
+    /// way llama.cpp's `batched` example copies one sequence's cells into many: host rows are
+    /// shared, not copied; device tensors are repeated along the batch axis.
+    pub fn widen(&mut self, n: usize) -> Result<()> {
+        if self.batch() != Some(1) || n == 0 {
+            return Err(Error::Param {
+                name: "lanes",
+                value: format!("{n} from a cache of {:?} lanes", self.batch()),
+                expected: "at least one lane, widened from a prefilled one-lane cache",
+            });
+        }
+        for l in &mut self.layers {
+            l.widen(n);
+        }
+        Ok(())
+    }
+
+    /// Drops the lanes whose `keep` entry is false (finished lanes leave the batch); the rest
+    /// keep their order.
+    pub fn retain(&mut self, keep: &[bool]) -> Result<()> {
+        if self.batch() != Some(keep.len()) || !keep.contains(&true) {
+            return Err(Error::Param {
+                name: "lanes",
+                value: format!(
+                    "{} flags for a cache of {:?} lanes",
+                    keep.len(),
+                    self.batch()
+                ),
+                expected: "one flag per cached lane, at least one kept",
+            });
+        }
+        for l in &mut self.layers {
+            l.retain(keep);
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,422 @@
+//! `kiln lab`: one prompt at several temperatures, `k` samples each, decoded together from one
+//! prefilled prompt; every sample post-processed (and tested with `--tests`) and classified;
+//! then one row per temperature — determinism, diversity, outcomes, pass@k (docs/LAB.md).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::ops::ControlFlow;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use futures_lite::future::block_on;
+use indicatif::{ProgressBar, ProgressStyle};
+use kiln_engine::lab::{
+    LabRecord, LabRequest, LabRun, Outcome, RecordMeta, TemperatureSummary, classify, differences,
+    isolated_sampling, published_sampling, summarize,
+};
+use kiln_engine::post::sandbox::{Limits, Outcome as TestOutcome, TestCase, Verdict};
+use kiln_engine::post::{Language, PostOptions};
+use kiln_engine::{Engine, Event, GenerateRequest, Message, Prompt};
+
+use crate::generate::{read_stdin, stop_strings};
+use crate::{ModelArgs, load_hashed, post};
+
+/// Which sampling stages run beside the temperature.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Preset {
+    /// Temperature only: top-k, top-p and min-p off.
+    Isolated,
+    /// Top-p 0.95 as code assistants publish it (top-k and min-p off).
+    Published,
+}
+
+/// `kiln lab` flags.
+#[derive(Args)]
+pub struct LabArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The prompt; read from stdin when absent.
+    prompt: Option<String>,
+    /// Render the prompt as a user turn with the model's chat template.
+    #[arg(long)]
+    chat: bool,
+    /// Temperatures to compare, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.3,0.7,1,1.5")]
+    temps: Vec<f32>,
+    /// Samples per temperature.
+    #[arg(short = 'k', long, default_value_t = 5)]
+    samples: usize,
+    /// Maximum new tokens per sample.
+    #[arg(long = "max-tokens", short = 'n', default_value_t = 256)]
+    max_tokens: usize,
+    /// Base seed; each (temperature, sample) lane's seed is derived from it.
+    #[arg(long, short, default_value_t = 0)]
+    seed: u64,
+    /// The other sampling stages: `isolated` (temperature alone) or `published` (top-p 0.95).
+    #[arg(long, value_enum, default_value = "isolated")]
+    preset: Preset,
+    /// Stop string (repeatable; `\n` and `\t` are unescaped).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Print the whole run as a JSON record (model hashes, request, every lane, its report and
+    /// outcome, the table).
+    #[arg(long)]
+    json: bool,
+    /// Run a record written by `--json` again and say whether every lane came out the same
+    /// (exit 1 if not). The model given by `--model` (default: the default model) must be the
+    /// recorded one.
+    #[arg(long, value_name = "RECORD")]
+    replay: Option<std::path::PathBuf>,
+    /// Skip the batch-invariance check (the greedy lane decoded alone and in a batch as wide as
+    /// the run, 32 steps; done when a temperature is 0).
+    #[arg(long = "no-invariance")]
+    no_invariance: bool,
+    /// Also write the charts (pass@k, outcomes, determinism and diversity against
+    /// temperature) to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    post_args: post::PostArgs,
+}
+
+/// Runs the lab and prints its table (or the JSON record).
+pub fn run(args: LabArgs) -> Result<()> {
+    if let Some(path) = &args.replay {
+        return replay(&args, path);
+    }
+    let text = match args.prompt.clone() {
+        Some(p) => p,
+        None => read_stdin()?,
+    };
+    let prompt = if args.chat {
+        Prompt::Chat(vec![Message::user(text.clone())])
+    } else {
+        Prompt::Raw(text.clone())
+    };
+    let sampling = match args.preset {
+        Preset::Isolated => isolated_sampling(args.seed),
+        Preset::Published => published_sampling(args.seed),
+    };
+    let req = LabRequest {
+        request: GenerateRequest {
+            prompt,
+            sampling,
+            max_tokens: args.max_tokens,
+            stop: stop_strings(&args.stop, false, args.chat, &args.post_args)?,
+            ignore_eos: false,
+            stop_on_repetition: true,
+        },
+        temperatures: args.temps.clone(),
+        samples: args.samples,
+    };
+    req.validate()?;
+    // Post-processing options are checked before the model is loaded. With tests and no
+    // `--lang`, the code is taken to be in the tests' language (their file extension).
+    let mut post_opts = post::generate_options(&args.post_args, args.chat, &text, false)?;
+    if post_opts.language.is_none() {
+        post_opts.language = args
+            .post_args
+            .tests
+            .iter()
+            .map(|p| Language::from_path(&p.to_string_lossy()))
+            .find(|l| *l != Language::Other);
+    }
+    let (engine, _, hashes) = load_hashed(&args.model, args.json)?;
+    let run = decode(&engine, &req, args.model.quiet)?;
+    let lanes = run.lanes.len();
+
+    let tests = args.post_args.test_cases()?;
+    let tested = !tests.is_empty();
+    let testing = progress_bar(args.model.quiet || !tested, run.lanes.len());
+    let (outcomes, reports) = judge(
+        &run,
+        &post_opts,
+        tested.then_some(tests.as_slice()),
+        &args.post_args.limits(),
+        &testing,
+    )?;
+    testing.finish_and_clear();
+    let summary = summarize(&run, &outcomes, tested);
+    let invariance = if !args.no_invariance && req.temperatures.contains(&0.0) {
+        Some(block_on(engine.batch_invariance(
+            &req.request.prompt,
+            lanes,
+            req.request.max_tokens.min(32),
+        ))?)
+    } else {
+        None
+    };
+    if let Some(path) = &args.svg {
+        std::fs::write(path, kiln_engine::lab::chart::svg(&summary))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+
+    let prompt_tokens = run
+        .lanes
+        .first()
+        .map_or(0, |l| l.generation.prompt_tokens.len());
+    let generated: usize = summary.iter().map(|r| r.tokens).sum();
+    let wall_ms = run.wall_ms;
+    let nothing_usable = outcomes.iter().all(|&o| o == Outcome::SyntaxError);
+    if args.json {
+        let record = LabRecord {
+            meta: meta(&engine, &args.model, hashes),
+            run,
+            outcomes,
+            reports,
+            summary,
+            invariance: invariance.clone(),
+        };
+        println!("{}", serde_json::to_string(&record)?);
+    } else {
+        print_table(&summary, tested)?;
+    }
+    eprintln!(
+        "kiln: {lanes} lanes ({} temperatures × {}) decoded together: {generated} tokens in {:.1} s \
+         ({:.1} tok/s over all lanes), prompt of {prompt_tokens} tokens prefilled once",
+        req.temperatures.len(),
+        req.samples,
+        wall_ms / 1000.0,
+        generated as f64 * 1000.0 / wall_ms.max(1e-3),
+    );
+    if let Some(b) = &invariance {
+        eprintln!(
+            "kiln: batch invariance at T=0: the greedy lane alone and in a {}-lane batch, {} steps: {}, max |Δlogit| {:.2e}",
+            b.lanes,
+            b.steps,
+            if b.same_tokens {
+                "the same tokens"
+            } else {
+                "DIFFERENT tokens"
+            },
+            b.max_abs_logit_diff
+        );
+    }
+    if nothing_usable {
+        bail!("no sample at any temperature gave usable code (--json shows every report)");
+    }
+    Ok(())
+}
+
+/// Post-processes every lane's text as `kiln generate` would, runs `tests` (when given) on
+/// what is usable, and classifies each sample; the reports as JSON, for the record.
+pub fn judge(
+    run: &LabRun,
+    post_opts: &PostOptions,
+    tests: Option<&[TestCase]>,
+    limits: &Limits,
+    progress: &ProgressBar,
+) -> Result<(Vec<Outcome>, Vec<serde_json::Value>)> {
+    let mut outcomes = Vec::with_capacity(run.lanes.len());
+    let mut reports = Vec::with_capacity(run.lanes.len());
+    for lane in &run.lanes {
+        let mut opts = post_opts.clone();
+        opts.hit_max_tokens = lane.generation.finish == kiln_engine::Finish::MaxTokens;
+        let mut report = kiln_engine::post::process(&lane.generation.text, &opts);
+        let usable = report.valid != Some(false) && report.incomplete.is_none();
+        if let Some(tests) = tests
+            && usable
+            && let Err(e) = post::run_tests_on(&mut report, tests, limits)
+        {
+            // A sample the sandbox cannot run (e.g. an answer in another language than the
+            // tests) is that sample's runtime error, not the end of the run.
+            report.tests = Some(
+                tests
+                    .iter()
+                    .map(|t| Verdict {
+                        test: t.name.clone(),
+                        outcome: TestOutcome::Error,
+                        kind: None,
+                        message: format!("{e:#}"),
+                        line: None,
+                        output: String::new(),
+                        wall_ms: 0,
+                    })
+                    .collect(),
+            );
+        }
+        outcomes.push(classify(
+            usable,
+            tests.map(|_| report.tests.as_deref().unwrap_or(&[])),
+        ));
+        reports.push(serde_json::to_value(&report)?);
+        progress.inc(1);
+    }
+    Ok((outcomes, reports))
+}
+
+/// Decodes every lane of `req` together, with a progress bar over the lanes.
+pub fn decode(engine: &Engine, req: &LabRequest, quiet: bool) -> Result<LabRun> {
+    let lanes = req.temperatures.len() * req.samples;
+    let progress = progress_bar(quiet, lanes);
+    let (mut tokens, mut done) = (0usize, 0u64);
+    let t0 = std::time::Instant::now();
+    let run = block_on(engine.lab(req, &mut |_, ev| {
+        match ev {
+            Event::Token { .. } => tokens += 1,
+            Event::Done { .. } => {
+                done += 1;
+                progress.set_position(done);
+            }
+            Event::Text { .. } => {}
+        }
+        let secs = t0.elapsed().as_secs_f64().max(1e-3);
+        progress.set_message(format!(
+            "{tokens} tokens, {:.1} tok/s",
+            tokens as f64 / secs
+        ));
+        ControlFlow::Continue(())
+    }))?;
+    progress.finish_and_clear();
+    Ok(run)
+}
+
+/// `--replay RECORD`: the recorded request run again on the given model; every lane compared.
+fn replay(args: &LabArgs, path: &std::path::Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let record: LabRecord = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a kiln lab record", path.display()))?;
+    record.run.request.validate()?;
+    let (engine, _, hashes) = load_hashed(&args.model, true)?;
+    let digests = |h: &[(String, String)]| h.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>();
+    if digests(&hashes) != digests(&record.meta.model_sha256) {
+        bail!(
+            "the record was made with model {:?}, not {:?}: pass the recorded file with --model",
+            record.meta.model_sha256,
+            hashes
+        );
+    }
+    let now = meta(&engine, &args.model, hashes);
+    if now.kernels != record.meta.kernels || now.device != record.meta.device {
+        eprintln!(
+            "kiln: recorded on {} ({}), replayed on {} ({}); lanes may part where the arithmetic differs",
+            record.meta.device, record.meta.kernels, now.device, now.kernels
+        );
+    }
+    let rerun = decode(&engine, &record.run.request, args.model.quiet)?;
+    let diff = differences(&record.run, &rerun);
+    if diff.is_empty() {
+        println!(
+            "replay: all {} lanes gave the recorded tokens and text ({:.1} s recorded, {:.1} s now)",
+            rerun.lanes.len(),
+            record.run.wall_ms / 1000.0,
+            rerun.wall_ms / 1000.0
+        );
+        return Ok(());
+    }
+    for d in &diff {
+        println!("replay: {d}");
+    }
+    bail!(
+        "the replay differs from the record in {} place(s)",
+        diff.len()
+    )
+}
+
+/// Where and with what this run is made.
+pub fn meta(engine: &Engine, model: &ModelArgs, model_sha256: Vec<(String, String)>) -> RecordMeta {
+    let d = engine.device();
+    let kernels = if engine.on_host() {
+        format!(
+            "GGUF blocks on the host path, {} activations, {}",
+            if model.q8_activations { "8-bit" } else { "f32" },
+            kiln_engine::cpu_kernel_level()
+        )
+    } else {
+        format!("burn tensors on {}", d.backend)
+    };
+    RecordMeta {
+        engine_version: env!("CARGO_PKG_VERSION").into(),
+        model_sha256,
+        device: format!("{} {}", d.backend, d.name),
+        kernels,
+    }
+}
+
+/// A bar over the lanes (hidden when asked or when stderr is not a terminal).
+pub fn progress_bar(hidden: bool, lanes: usize) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(lanes as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} lanes done · {msg} · {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    pb
+}
+
+/// `0.42`, or `–` for a metric that is not defined here.
+fn num(x: Option<f64>) -> String {
+    x.map_or("–".into(), |x| format!("{x:.2}"))
+}
+
+/// The table: one row per temperature.
+fn print_table(rows: &[TemperatureSummary], tested: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let ks: Vec<usize> = rows
+        .first()
+        .map(|r| r.pass_at.iter().map(|(k, _)| *k).collect())
+        .unwrap_or_default();
+    let mut head = format!(
+        "{:>5} {:>3} {:>8} {:>6} {:>7} {:>8} {:>7} {:>7} {:>5} {:>7} {:>8} {:>7}",
+        "T",
+        "k",
+        "distinct",
+        "match",
+        "=greedy",
+        "diverge@",
+        "dist-1",
+        "dist-2",
+        "edit",
+        "syntax",
+        "logprob",
+        "entropy"
+    );
+    if tested {
+        head.push_str(&format!(" {:>6}", "passed"));
+        for k in &ks {
+            head.push_str(&format!(" {:>7}", format!("pass@{k}")));
+        }
+    }
+    writeln!(out, "{head}")?;
+    for r in rows {
+        let count: BTreeMap<Outcome, usize> = r.outcomes.iter().copied().collect();
+        let n = |o| count.get(&o).copied().unwrap_or(0);
+        let mut line = format!(
+            "{:>5} {:>3} {:>8} {:>6} {:>7} {:>8} {:>7} {:>7} {:>5} {:>7} {:>8} {:>7}",
+            format!("{:.2}", r.temperature),
+            r.samples,
+            format!("{}/{}", r.distinct_outputs, r.samples),
+            num(r.exact_match_rate),
+            num(r.identical_to_greedy),
+            r.median_first_divergence
+                .map_or("–".into(), |d| d.to_string()),
+            num(r.distinct_n[0]),
+            num(r.distinct_n[1]),
+            num(r.mean_edit_distance),
+            format!("{}/{}", n(Outcome::SyntaxError), r.samples),
+            num(r.mean_logprob),
+            num(r.mean_entropy),
+        );
+        if tested {
+            line.push_str(&format!(
+                " {:>6}",
+                format!("{}/{}", n(Outcome::Passed), r.samples)
+            ));
+            for (_, p) in &r.pass_at {
+                line.push_str(&format!(" {:>7}", format!("{p:.2}")));
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    writeln!(
+        out,
+        "distinct: different texts · match: identical pairs · =greedy: same as the T=0 text · \
+         diverge@: median token where two samples part · dist-n: distinct n-grams · edit: mean \
+         token edit distance · syntax: samples whose code does not parse or is incomplete"
+    )?;
+    Ok(())
+}
