@@ -10,7 +10,8 @@
 #   ROOT/dl/llama_cpp_python-<ver>.tar.gz   pinned sdist
 #   ROOT/src/llama_cpp_python-<ver>/         unpacked sdist (vendor/llama.cpp inside)
 #   ROOT/tools/                              venv holding cmake + ninja (only if not on PATH)
-#   ROOT/build/bin/                          llama-tokenize, llama-bench, llama-greedy, shared libs
+#   ROOT/build/bin/                          llama-tokenize, llama-bench, llama-batched-bench,
+#                                            llama-greedy, shared libs
 #
 # Env: KILN_CACHE, KILN_BUILD_JOBS (default 2), KILN_BUILD_NICE (default 10),
 #      KILN_LLAMA_CLI=1 to also build llama-cli (expensive: pulls in the server code),
@@ -110,7 +111,7 @@ if [[ "$NATIVE" == off ]]; then
     has avx512_bf16 && ISA_ARGS+=(-DGGML_AVX512_BF16=ON)
 fi
 log "instruction sets: ${ISA_ARGS[*]} (CPU: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | xargs))"
-TARGETS=(llama llama-tokenize llama-bench)
+TARGETS=(llama llama-tokenize llama-bench llama-batched-bench)
 CMAKE_ARGS=(
     -G Ninja -DCMAKE_MAKE_PROGRAM="$NINJA"
     -DCMAKE_BUILD_TYPE=Release
@@ -159,7 +160,7 @@ if [[ ! -x "$GREEDY_BIN" || "$GREEDY_SRC" -nt "$GREEDY_BIN" || "$BIN/libllama.so
         -L "$BIN" -lllama -lggml -lggml-base -Wl,-rpath,"$BIN" -lpthread
 fi
 
-for t in llama-tokenize llama-bench llama-greedy; do
+for t in llama-tokenize llama-bench llama-batched-bench llama-greedy; do
     [[ -x "$BIN/$t" ]] || die "missing $BIN/$t after build"
 done
 log "done: $BIN"

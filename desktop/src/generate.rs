@@ -120,18 +120,25 @@ pub fn read_stdin() -> Result<String> {
     Ok(s)
 }
 
-/// `kiln generate`: streams the model's answer, then prints it post-processed (see the module
-/// docs); fails when the code does not parse, is incomplete, or a test did not pass.
-pub fn run(args: GenerateArgs) -> Result<()> {
-    let text = match args.prompt.clone() {
+/// The prompt's text (the argument, else stdin) and the prompt it makes: a user turn for the
+/// model's chat template with `chat`, else a raw completion.
+pub fn prompt_of(arg: Option<String>, chat: bool) -> Result<(String, Prompt)> {
+    let text = match arg {
         Some(p) => p,
         None => read_stdin()?,
     };
-    let prompt = if args.chat {
+    let prompt = if chat {
         Prompt::Chat(vec![Message::user(text.clone())])
     } else {
         Prompt::Raw(text.clone())
     };
+    Ok((text, prompt))
+}
+
+/// `kiln generate`: streams the model's answer, then prints it post-processed (see the module
+/// docs); fails when the code does not parse, is incomplete, or a test did not pass.
+pub fn run(args: GenerateArgs) -> Result<()> {
+    let (text, prompt) = prompt_of(args.prompt.clone(), args.chat)?;
     let req = GenerateRequest {
         prompt,
         sampling: args.sampling.params(),

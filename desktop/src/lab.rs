@@ -16,9 +16,9 @@ use kiln_engine::lab::{
 };
 use kiln_engine::post::sandbox::{Limits, Outcome as TestOutcome, TestCase, Verdict};
 use kiln_engine::post::{Language, PostOptions};
-use kiln_engine::{Engine, Event, GenerateRequest, Message, Prompt};
+use kiln_engine::{Engine, Event, GenerateRequest};
 
-use crate::generate::{read_stdin, stop_strings};
+use crate::generate::{prompt_of, stop_strings};
 use crate::{ModelArgs, load_hashed, post};
 
 /// Which sampling stages run beside the temperature.
@@ -84,15 +84,7 @@ pub fn run(args: LabArgs) -> Result<()> {
     if let Some(path) = &args.replay {
         return replay(&args, path);
     }
-    let text = match args.prompt.clone() {
-        Some(p) => p,
-        None => read_stdin()?,
-    };
-    let prompt = if args.chat {
-        Prompt::Chat(vec![Message::user(text.clone())])
-    } else {
-        Prompt::Raw(text.clone())
-    };
+    let (text, prompt) = prompt_of(args.prompt.clone(), args.chat)?;
     let sampling = match args.preset {
         Preset::Isolated => isolated_sampling(args.seed),
         Preset::Published => published_sampling(args.seed),

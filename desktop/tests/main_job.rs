@@ -25,6 +25,22 @@ fn greedy_chat(mode: &[&str], n: usize, prompt: &str) -> Option<std::process::Ou
     Some(kiln(&[&["generate"], mode, &common[..]].concat()))
 }
 
+/// The default model's path when it and python3 (for the sandbox) are there; otherwise `None`,
+/// with the reason printed — and a failure under `KILN_REQUIRE_SANDBOX=1`.
+fn model_and_python(what: &str) -> Option<std::path::PathBuf> {
+    use kiln_engine::post::{Language, sandbox::interpreter_available};
+    let model = kiln_tests::default_model()?;
+    if !interpreter_available(Language::Python) {
+        assert!(
+            std::env::var("KILN_REQUIRE_SANDBOX").as_deref() != Ok("1"),
+            "KILN_REQUIRE_SANDBOX=1 but python3 is not available"
+        );
+        eprintln!("SKIPPED: {what} — no python3 for the sandbox");
+        return None;
+    }
+    Some(model)
+}
+
 #[test]
 fn run_sh_asks_the_prompt_this_test_checks() {
     let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/run.sh"))
@@ -118,18 +134,9 @@ fn an_answer_cut_by_the_token_limit_is_reported_incomplete() {
 /// factorial at T = 0, as the main job shows).
 #[test]
 fn a_small_lab_run_measures_every_temperature() {
-    use kiln_engine::post::{Language, sandbox::interpreter_available};
-    let Some(model) = kiln_tests::default_model() else {
+    let Some(model) = model_and_python("the lab run with tests") else {
         return;
     };
-    if !interpreter_available(Language::Python) {
-        assert!(
-            std::env::var("KILN_REQUIRE_SANDBOX").as_deref() != Ok("1"),
-            "KILN_REQUIRE_SANDBOX=1 but python3 is not available"
-        );
-        eprintln!("SKIPPED: the lab run with tests — no python3 for the sandbox");
-        return;
-    }
     let dir = std::env::temp_dir().join(format!("kiln-lab-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let tests = dir.join("test_factorial.py");
@@ -276,18 +283,9 @@ fn a_small_lab_run_measures_every_temperature() {
 /// do, the same table), and a rerun with other settings is refused.
 #[test]
 fn eval_measures_pass_at_1_and_resumes() {
-    use kiln_engine::post::{Language, sandbox::interpreter_available};
-    let Some(model) = kiln_tests::default_model() else {
+    let Some(model) = model_and_python("kiln eval") else {
         return;
     };
-    if !interpreter_available(Language::Python) {
-        assert!(
-            std::env::var("KILN_REQUIRE_SANDBOX").as_deref() != Ok("1"),
-            "KILN_REQUIRE_SANDBOX=1 but python3 is not available"
-        );
-        eprintln!("SKIPPED: kiln eval — no python3 for the sandbox");
-        return;
-    }
     let out = std::env::temp_dir().join(format!("kiln-eval-test-{}.jsonl", std::process::id()));
     let _ = std::fs::remove_file(&out);
     let (model, out_path) = (model.to_string_lossy(), out.to_string_lossy());

@@ -5,8 +5,8 @@
 use std::ops::ControlFlow;
 
 use crate::error::Result;
-use crate::generate::{Event, Finish, GenerateRequest, TOP_ALTERNATIVES, probabilities};
 use crate::repetition::RepetitionGuard;
+use crate::request::{Event, Finish, GenerateRequest};
 use crate::sampler::{Rng, Sampler, SamplingParams};
 use crate::stop::{StopMatcher, StopStep};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
@@ -134,12 +134,49 @@ impl Lane {
     }
 }
 
+/// How many alternatives each `Token` event lists (the playground's token view shows them).
+pub(crate) const TOP_ALTERNATIVES: usize = 5;
+
+/// Softmax probability of `id` in `logits`, the `k` most likely ids with theirs (most likely
+/// first; ties keep the lower id first), and the distribution's entropy in nats.
+pub(crate) fn probabilities(logits: &[f32], id: u32, k: usize) -> (f32, Vec<(u32, f32)>, f32) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // Z = Σ e^(l − max) and Σ e^(l − max)·(l − max), so that H = ln Z − (Σ e·(l − max)) / Z;
+    // −∞ logits (masked tokens) contribute nothing to either.
+    let (mut sum, mut weighted) = (0.0f64, 0.0f64);
+    for &l in logits {
+        let x = f64::from(l - max);
+        if x.is_finite() {
+            let e = x.exp();
+            sum += e;
+            weighted += e * x;
+        }
+    }
+    let entropy = if sum > 0.0 {
+        (sum.ln() - weighted / sum).max(0.0) as f32
+    } else {
+        0.0
+    };
+    let p = |l: f32| (f64::from(l - max).exp() / sum) as f32;
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    for (i, &l) in logits.iter().enumerate() {
+        if best.len() == k && best.last().is_some_and(|&(_, b)| l <= b) {
+            continue;
+        }
+        let at = best.partition_point(|&(_, b)| b >= l);
+        best.insert(at, (i as u32, l));
+        best.truncate(k);
+    }
+    let top = best.into_iter().map(|(i, l)| (i, p(l))).collect();
+    (logits.get(id as usize).map_or(0.0, |&l| p(l)), top, entropy)
+}
+
 #[cfg(test)]
 mod tests {
     use std::ops::ControlFlow;
 
     use super::{Lane, Step};
-    use crate::generate::{Finish, GenerateRequest, Prompt};
+    use crate::request::{Finish, GenerateRequest, Prompt};
     use crate::sampler::{Rng, SamplingParams};
     use crate::tokenizer::{Specials, Tokenizer};
 
@@ -237,5 +274,47 @@ mod tests {
         let mut lane = Lane::new(&req, &req.sampling, &[2], Rng::new(0)).expect("lane");
         let step = lane.advance(&tok, &pick(1), &mut |_| ControlFlow::Continue(()));
         assert_eq!(step.ok(), Some(Step::Done(Finish::Eos)));
+    }
+}
+
+#[cfg(test)]
+mod probability_tests {
+    use super::probabilities;
+
+    #[test]
+    fn top_alternatives_are_the_most_likely_in_order() {
+        let logits = [0.5, 3.0, -1.0, 3.0, 2.0, f32::NEG_INFINITY, 1.0];
+        let (p, top, _) = probabilities(&logits, 4, 3);
+        let ids: Vec<u32> = top.iter().map(|&(i, _)| i).collect();
+        assert_eq!(ids, [1, 3, 4]);
+        let z: f32 = logits.iter().map(|&l| (l - 3.0).exp()).sum();
+        assert!((p - (-1.0f32).exp() / z).abs() < 1e-6);
+        assert!((top[0].1 - 1.0 / z).abs() < 1e-6);
+        assert_eq!(top[2].1, p);
+        let (_, all, _) = probabilities(&logits, 0, 10);
+        assert_eq!(all.len(), logits.len());
+        assert!((all.iter().map(|&(_, p)| p).sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn entropy_is_that_of_the_softmax_and_ignores_masked_tokens() {
+        // Four equal logits and a masked one: ln 4.
+        let (_, _, h) = probabilities(&[1.0, 1.0, 1.0, 1.0, f32::NEG_INFINITY], 0, 2);
+        assert!((h - 4f32.ln()).abs() < 1e-6, "{h}");
+        // One certain token: 0.
+        let (_, _, h) = probabilities(&[0.0, 100.0, f32::NEG_INFINITY], 1, 1);
+        assert!(h.abs() < 1e-6, "{h}");
+        // Against the definition on an uneven distribution.
+        let l = [0.3f32, -1.2, 2.5, 0.0];
+        let z: f64 = l.iter().map(|&x| f64::from(x).exp()).sum();
+        let want: f64 = l
+            .iter()
+            .map(|&x| {
+                let p = f64::from(x).exp() / z;
+                -p * p.ln()
+            })
+            .sum();
+        let (_, _, h) = probabilities(&l, 0, 1);
+        assert!((f64::from(h) - want).abs() < 1e-6, "{h} vs {want}");
     }
 }

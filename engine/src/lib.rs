@@ -15,6 +15,7 @@ mod lane;
 pub mod model;
 pub use kiln_post as post;
 mod repetition;
+mod request;
 pub mod sampler;
 mod stop;
 mod tokenizer;
@@ -30,10 +31,10 @@ pub use device::{
     memory_read_gb_s, now_ms, yield_now,
 };
 pub use error::{Error, Result};
-pub use generate::{Event, Finish, GenerateRequest, Generation, Prompt, Timings};
 pub use model::config::ModelConfig;
 pub use model::kv_cache::KvCache;
 pub use model::load::ModelFiles;
+pub use request::{Event, Finish, GenerateRequest, Generation, Prompt, Timings};
 pub use sampler::SamplingParams;
 pub use stop::{StopMatcher, StopStep};
 pub use tokenizer::{StreamDecoder, Tokenizer};

@@ -8,10 +8,11 @@ use std::fmt::Write;
 use super::outcome::Outcome;
 use super::summary::TemperatureSummary;
 
-const W: f64 = 330.0;
+const W: f64 = 400.0;
 const H: f64 = 260.0;
 const LEFT: f64 = 44.0;
-const RIGHT: f64 = 12.0;
+/// The right margin holds the legend.
+const RIGHT: f64 = 104.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 40.0;
 const PALETTE: [&str; 6] = [
@@ -96,7 +97,7 @@ fn frame(title: &str, rows: &[TemperatureSummary], y_label: &str) -> String {
     let _ = writeln!(
         s,
         "<text x=\"{}\" y=\"16\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>",
-        W / 2.0,
+        LEFT + (W - LEFT - RIGHT) / 2.0,
         escape(title)
     );
     for g in [0.0, 0.25, 0.5, 0.75, 1.0] {
@@ -164,9 +165,9 @@ fn lines(
             s,
             "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"3\" fill=\"{color}\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-            W - RIGHT - 92.0,
+            W - RIGHT + 8.0,
             ly - 3.0,
-            W - RIGHT - 78.0,
+            W - RIGHT + 22.0,
             ly + 1.0,
             escape(name)
         );
@@ -216,10 +217,10 @@ fn outcomes(rows: &[TemperatureSummary]) -> String {
             s,
             "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"8\" fill=\"{}\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-            W - RIGHT - 92.0,
+            W - RIGHT + 8.0,
             ly - 7.0,
             outcome_color(*o),
-            W - RIGHT - 78.0,
+            W - RIGHT + 22.0,
             ly + 1.0,
             o.name()
         );

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Engine;
 use crate::error::{Error, Result};
-use crate::generate::{MAX_LANES, Prompt};
+use crate::generate::MAX_LANES;
+use crate::request::Prompt;
 
 /// What the comparison found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

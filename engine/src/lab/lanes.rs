@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Engine;
 use crate::error::{Error, Result};
-use crate::generate::{Event, GenerateRequest, Generation, MAX_LANES};
+use crate::generate::MAX_LANES;
+use crate::request::{Event, GenerateRequest, Generation};
 use crate::sampler::{Rng, SamplingParams};
 
 /// At most this many temperatures in one run.
@@ -156,7 +157,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::Prompt;
+    use crate::request::Prompt;
 
     fn request(temperatures: Vec<f32>, samples: usize) -> LabRequest {
         LabRequest {

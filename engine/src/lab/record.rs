@@ -80,8 +80,8 @@ pub fn differences(recorded: &LabRun, rerun: &LabRun) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::{Finish, GenerateRequest, Generation, Prompt, Timings};
     use crate::lab::lanes::{LabRequest, LaneResult, isolated_sampling};
+    use crate::request::{Finish, GenerateRequest, Generation, Prompt, Timings};
 
     fn run(tokens: &[&[u32]]) -> LabRun {
         LabRun {

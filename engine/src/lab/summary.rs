@@ -134,8 +134,8 @@ pub fn summarize(run: &LabRun, outcomes: &[Outcome], tested: bool) -> Vec<Temper
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::{Finish, GenerateRequest, Generation, Prompt, Timings};
     use crate::lab::lanes::{LabRequest, LaneResult, isolated_sampling};
+    use crate::request::{Finish, GenerateRequest, Generation, Prompt, Timings};
 
     fn lane(t: usize, temperature: f32, sample: usize, tokens: Vec<u32>) -> LaneResult {
         LaneResult {
