@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Language;
+use super::lex::{lex, open_brackets};
 
 /// One syntax error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +28,28 @@ pub struct Diagnostic {
 }
 
 /// Checks `code`; `None` when kiln has no parser for `lang`, else the errors (empty = valid).
+/// A bracket never closed is reported at the bracket, as CPython's tokenizer does ("'(' was
+/// never closed" at the opener, the innermost one left open), not where the parser gave up —
+/// typically the next statement, lines later: when the parser's first error comes after that
+/// bracket, the bracket's diagnostic goes first.
 pub fn check(code: &str, lang: Language) -> Option<Vec<Diagnostic>> {
+    let mut out = parser_errors(code, lang)?;
+    if let Some(first) = out.first()
+        && let Some(open) = open_brackets(&lex(code, lang))
+        && let Some(&(c, at)) = open.last()
+        && at <= first.start
+    {
+        out.insert(
+            0,
+            locate(code, at, at + 1, format!("'{c}' was never closed")),
+        );
+    }
+    Some(out)
+}
+
+/// What the language's parser itself reports, where it gave up (truncation needs that place:
+/// it closes open brackets itself).
+pub(crate) fn parser_errors(code: &str, lang: Language) -> Option<Vec<Diagnostic>> {
     let raw = match lang {
         Language::Python => python(code),
         Language::JavaScript => javascript(code, oxc_span::SourceType::mjs()),
@@ -192,7 +214,13 @@ mod tests {
             "if x:\n    y = 1\n   z = 2\n",
             Some((3, 1)),
         ),
-        (Language::Python, "print('a'\nx = 2\n", Some((2, 1))),
+        // CPython: "'(' was never closed" at 1:6, not at the next statement (2:1).
+        (Language::Python, "print('a'\nx = 2\n", Some((1, 6))),
+        (
+            Language::Python,
+            "def f(n):\n    return max([n, 1, (2\n\ny = 3\n",
+            Some((2, 23)),
+        ),
         (Language::JavaScript, "function f(a) { return a; }\n", None),
         (
             Language::JavaScript,
@@ -202,10 +230,10 @@ mod tests {
         (
             Language::JavaScript,
             "function f(a { return a; }\n",
-            Some((1, 14)),
+            Some((1, 11)),
         ),
         (Language::JavaScript, "const x = ;\n", Some((1, 11))),
-        (Language::JavaScript, "let a = [1, 2;\n", Some((1, 14))),
+        (Language::JavaScript, "let a = [1, 2;\n", Some((1, 9))),
         (
             Language::TypeScript,
             "function f(a: number): number { return a; }\n",

@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::lex::{closer, lex, open_brackets};
+use super::syntax::parser_errors;
 use super::{Language, check};
 
 /// Where the generated code lives (see the module docs).
@@ -47,7 +48,7 @@ const MAX_TRIES: usize = 400;
 /// Cuts `code` back to its longest prefix that parses, in `scope`; unchanged when it already
 /// parses or the language has no parser.
 pub fn truncate(code: &str, lang: Language, scope: Scope) -> (String, TruncateReport) {
-    let Some(diags) = check(code, lang) else {
+    let Some(diags) = parser_errors(code, lang) else {
         return (code.to_string(), TruncateReport::default());
     };
     let Some(first) = diags.first() else {
