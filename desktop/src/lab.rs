@@ -368,6 +368,10 @@ fn print_table(rows: &[TemperatureSummary], tested: bool) -> Result<()> {
         "entropy"
     );
     if tested {
+        head.push_str(&format!(
+            " {:>7} {:>7} {:>7}",
+            "runtime", "timeout", "wrong"
+        ));
         head.push_str(&format!(" {:>6}", "passed"));
         for k in &ks {
             head.push_str(&format!(" {:>7}", format!("pass@{k}")));
@@ -394,6 +398,13 @@ fn print_table(rows: &[TemperatureSummary], tested: bool) -> Result<()> {
             num(r.mean_entropy),
         );
         if tested {
+            for o in [
+                Outcome::RuntimeError,
+                Outcome::Timeout,
+                Outcome::WrongAnswer,
+            ] {
+                line.push_str(&format!(" {:>7}", format!("{}/{}", n(o), r.samples)));
+            }
             line.push_str(&format!(
                 " {:>6}",
                 format!("{}/{}", n(Outcome::Passed), r.samples)
@@ -408,7 +419,8 @@ fn print_table(rows: &[TemperatureSummary], tested: bool) -> Result<()> {
         out,
         "distinct: different texts · match: identical pairs · =greedy: same as the T=0 text · \
          diverge@: median token where two samples part · dist-n: distinct n-grams · edit: mean \
-         token edit distance · syntax: samples whose code does not parse or is incomplete"
+         token edit distance · syntax: samples whose code does not parse or is incomplete · runtime, \
+         timeout, wrong: the first failing test's outcome (docs/LAB.md)"
     )?;
     Ok(())
 }
