@@ -260,10 +260,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
         };
         let run = decode(&engine, &req, true)?;
         let post_opts = post::generate_options(&post_args, chat, &text, false)?;
+        // A chat answer is the function alone; the prompt's imports (`from typing import List`)
+        // go before it, as HumanEval's own harness has them before the completion.
+        let preamble = if chat {
+            problem.imports()
+        } else {
+            String::new()
+        };
         let (outcomes, _) = judge(
             &run,
             &post_opts,
             Some(&[problem.test_case()]),
+            &preamble,
             &post_args.limits(),
             &ProgressBar::hidden(),
         )?;

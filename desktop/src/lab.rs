@@ -124,6 +124,7 @@ pub fn run(args: LabArgs) -> Result<()> {
         &run,
         &post_opts,
         tested.then_some(tests.as_slice()),
+        "",
         &args.post_args.limits(),
         &testing,
     )?;
@@ -192,10 +193,15 @@ pub fn run(args: LabArgs) -> Result<()> {
 
 /// Post-processes every lane's text as `kiln generate` would, runs `tests` (when given) on
 /// what is usable, and classifies each sample; the reports as JSON, for the record.
+///
+/// `preamble` goes before the code when the tests run (kiln eval: the problem's imports, which
+/// an instruct model's answer usually leaves out — the evaluation harnesses for chat models do
+/// the same).
 pub fn judge(
     run: &LabRun,
     post_opts: &PostOptions,
     tests: Option<&[TestCase]>,
+    preamble: &str,
     limits: &Limits,
     progress: &ProgressBar,
 ) -> Result<(Vec<Outcome>, Vec<serde_json::Value>)> {
@@ -208,7 +214,7 @@ pub fn judge(
         let usable = report.valid != Some(false) && report.incomplete.is_none();
         if let Some(tests) = tests
             && usable
-            && let Err(e) = post::run_tests_on(&mut report, tests, limits)
+            && let Err(e) = post::run_tests_on(&mut report, preamble, tests, limits)
         {
             // A sample the sandbox cannot run (e.g. an answer in another language than the
             // tests) is that sample's runtime error, not the end of the run.

@@ -74,7 +74,7 @@ impl PostArgs {
         if self.tests.is_empty() {
             return Ok(());
         }
-        run_tests_on(report, &self.test_cases()?, &self.limits())
+        run_tests_on(report, "", &self.test_cases()?, &self.limits())
     }
 
     /// The `--tests` files, read.
@@ -99,9 +99,15 @@ impl PostArgs {
     }
 }
 
-/// Runs `tests` against the report's code and stores the verdicts in it.
-pub fn run_tests_on(report: &mut PostReport, tests: &[TestCase], limits: &Limits) -> Result<()> {
-    report.tests = Some(run_tests(&report.code, report.language, tests, limits)?);
+/// Runs `tests` against `preamble` + the report's code and stores the verdicts in it.
+pub fn run_tests_on(
+    report: &mut PostReport,
+    preamble: &str,
+    tests: &[TestCase],
+    limits: &Limits,
+) -> Result<()> {
+    let code = format!("{preamble}{}", report.code);
+    report.tests = Some(run_tests(&code, report.language, tests, limits)?);
     Ok(())
 }
 

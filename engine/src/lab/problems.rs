@@ -40,6 +40,16 @@ impl Problem {
         }
     }
 
+    /// The prompt's import lines (`import …`, `from … import …` at the top level), each ending
+    /// in a newline: what a chat answer's code needs before it to run as the prompt would.
+    pub fn imports(&self) -> String {
+        self.prompt
+            .lines()
+            .filter(|l| l.starts_with("import ") || l.starts_with("from "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
     /// The user turn an instruct model gets: the function to complete, in a fenced block, and
     /// the request to answer with the whole function in one.
     pub fn chat_prompt(&self) -> String {
@@ -119,6 +129,12 @@ mod tests {
                 .chat_prompt()
                 .contains("```python\ndef factorial(n):")
         );
+        assert_eq!(set[2].imports(), "");
+        let he = Problem {
+            prompt: "from typing import List\nimport math\n\n\ndef f(x: List[int]):\n    \"\"\"from a doc\"\"\"\n".into(),
+            ..set[2].clone()
+        };
+        assert_eq!(he.imports(), "from typing import List\nimport math\n");
     }
 
     #[test]
