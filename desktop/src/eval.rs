@@ -100,7 +100,7 @@ fn load_set(name: &str) -> Result<Vec<Problem>> {
     Ok(match name {
         "easy" => problems::easy()?,
         "humaneval" => {
-            let path = humaneval_path();
+            let path = crate::files::data_dir().join("HumanEval.jsonl");
             let text = std::fs::read_to_string(&path).with_context(|| {
                 format!(
                     "cannot read {} — run scripts/fetch_humaneval.sh first",
@@ -115,19 +115,6 @@ fn load_set(name: &str) -> Result<Vec<Problem>> {
             problems::parse_jsonl(file, &text)?
         }
     })
-}
-
-/// Where scripts/fetch_humaneval.sh puts HumanEval: `$KILN_DATA_DIR`, else `~/.cache/kiln/data`.
-fn humaneval_path() -> PathBuf {
-    let dir = std::env::var_os("KILN_DATA_DIR").map_or_else(
-        || {
-            std::env::var_os("HOME")
-                .map_or_else(|| PathBuf::from("."), PathBuf::from)
-                .join(".cache/kiln/data")
-        },
-        PathBuf::from,
-    );
-    dir.join("HumanEval.jsonl")
 }
 
 /// The results already in `path` (none if it does not exist), checked against `settings`.

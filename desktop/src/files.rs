@@ -14,11 +14,21 @@ pub const DEFAULT_MODEL: &str = "SmolLM2-135M-Instruct-Q4_1.gguf";
 
 /// Where models are kept: `$KILN_MODEL_DIR`, else `~/.cache/kiln/models`.
 pub fn model_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("KILN_MODEL_DIR") {
+    cache_dir("KILN_MODEL_DIR", "models")
+}
+
+/// Where the fetch scripts put data (HumanEval): `$KILN_DATA_DIR`, else `~/.cache/kiln/data`.
+pub fn data_dir() -> PathBuf {
+    cache_dir("KILN_DATA_DIR", "data")
+}
+
+/// `$var` if set, else `~/.cache/kiln/<sub>` (the scripts' layout).
+fn cache_dir(var: &str, sub: &str) -> PathBuf {
+    if let Some(d) = std::env::var_os(var) {
         return PathBuf::from(d);
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".cache/kiln/models")
+    home.join(".cache/kiln").join(sub)
 }
 
 /// The model path the user gave, or the default model (with a hint when it is missing).
