@@ -11,15 +11,15 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use kiln_engine::RequestSettings;
 use kiln_engine::lab::problems::{self, Problem};
 use kiln_engine::lab::{
     LabRequest, Outcome, bootstrap_mean, isolated_sampling, pass_at_k, reported_ks,
 };
+use kiln_engine::post::Language;
 use kiln_engine::sampler::Rng;
-use kiln_engine::{GenerateRequest, Message, Prompt};
 use serde::{Deserialize, Serialize};
 
-use crate::generate::stop_strings;
 use crate::lab::{decode, judge};
 use crate::{ModelArgs, load_hashed, post};
 
@@ -184,8 +184,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
         None => None,
     };
     let post_args = post::PostArgs {
-        lang: Some("python".into()),
-        no_format: true,
         test_timeout: args.test_timeout,
         ..post::PostArgs::default()
     };
@@ -229,24 +227,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
         } else {
             problem.prompt.clone()
         };
-        let req = LabRequest {
-            request: GenerateRequest {
-                prompt: if chat {
-                    Prompt::Chat(vec![Message::user(text.clone())])
-                } else {
-                    Prompt::Raw(text.clone())
-                },
-                sampling: isolated_sampling(Rng::for_lane(args.seed, index as u64).next_u64()),
-                max_tokens: args.max_tokens,
-                stop: stop_strings(&[], false, chat, &post_args)?,
-                ignore_eos: false,
-                stop_on_repetition: true,
-            },
-            temperatures: args.temps.clone(),
-            samples: args.samples,
+        let settings = RequestSettings {
+            prompt: text,
+            chat,
+            sampling: isolated_sampling(Rng::for_lane(args.seed, index as u64).next_u64()),
+            max_tokens: args.max_tokens,
+            language: Some(Language::Python),
+            no_format: true,
+            ..RequestSettings::default()
         };
+        let req = LabRequest::new(&settings, args.temps.clone(), args.samples)?;
         let run = decode(&engine, &req, true)?;
-        let post_opts = post::generate_options(&post_args, chat, &text, false)?;
+        let post_opts = settings.post_options().unwrap_or_default();
         // A chat answer is the function alone; the prompt's imports (`from typing import List`)
         // go before it, as HumanEval's own harness has them before the completion.
         let preamble = if chat {
@@ -254,7 +246,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         } else {
             String::new()
         };
-        let (outcomes, _) = judge(
+        let reports = judge(
             &run,
             &post_opts,
             Some(&[problem.test_case()]),
@@ -262,7 +254,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
             &post_args.limits(),
             &ProgressBar::hidden(),
         )?;
-        for (lane, outcome) in run.lanes.iter().zip(outcomes) {
+        for (lane, report) in run.lanes.iter().zip(&reports) {
+            let outcome = kiln_engine::lab::outcome(report, true);
             let line = SampleLine {
                 task_id: problem.task_id.clone(),
                 temperature: lane.temperature,

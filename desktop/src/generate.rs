@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use futures_lite::future::block_on;
 use indicatif::{ProgressBar, ProgressStyle};
-use kiln_engine::{Event, Finish, GenerateRequest, Message, Prompt, SamplingParams};
+use kiln_engine::{Event, Finish, RequestSettings, SamplingParams};
 
 use crate::{ModelArgs, load, post};
 
@@ -28,7 +28,7 @@ pub struct GenerateArgs {
     /// Maximum new tokens.
     #[arg(long = "max-tokens", short = 'n', default_value_t = 256)]
     max_tokens: usize,
-    /// Stop string (repeatable; `\n` and `\t` are unescaped).
+    /// Stop string (repeatable; `\n`, `\t`, `\r` and `\\` are unescaped).
     #[arg(long)]
     stop: Vec<String>,
     /// Print one JSON event per line (then the post-processing report) instead of plain text.
@@ -120,36 +120,35 @@ pub fn read_stdin() -> Result<String> {
     Ok(s)
 }
 
-/// The prompt's text (the argument, else stdin) and the prompt it makes: a user turn for the
-/// model's chat template with `chat`, else a raw completion.
-pub fn prompt_of(arg: Option<String>, chat: bool) -> Result<(String, Prompt)> {
-    let text = match arg {
-        Some(p) => p,
-        None => read_stdin()?,
-    };
-    let prompt = if chat {
-        Prompt::Chat(vec![Message::user(text.clone())])
-    } else {
-        Prompt::Raw(text.clone())
-    };
-    Ok((text, prompt))
+/// The prompt's text: the argument, else stdin.
+pub fn prompt_text(arg: Option<String>) -> Result<String> {
+    match arg {
+        Some(p) => Ok(p),
+        None => read_stdin(),
+    }
+}
+
+/// Stop strings as typed on the command line, escapes resolved.
+pub fn typed_stops(stop: &[String]) -> Vec<String> {
+    stop.iter().map(|s| kiln_engine::unescape(s)).collect()
 }
 
 /// `kiln generate`: streams the model's answer, then prints it post-processed (see the module
 /// docs); fails when the code does not parse, is incomplete, or a test did not pass.
 pub fn run(args: GenerateArgs) -> Result<()> {
-    let (text, prompt) = prompt_of(args.prompt.clone(), args.chat)?;
-    let req = GenerateRequest {
-        prompt,
+    let settings = RequestSettings {
+        prompt: prompt_text(args.prompt.clone())?,
+        chat: args.chat,
         sampling: args.sampling.params(),
         max_tokens: args.max_tokens,
-        stop: stop_strings(&args.stop, args.raw, args.chat, &args.post_args)?,
-        ignore_eos: false,
-        stop_on_repetition: !args.allow_repetition,
+        stop: typed_stops(&args.stop),
+        raw: args.raw,
+        allow_repetition: args.allow_repetition,
+        ..args.post_args.settings()?
     };
-    req.sampling.validate()?;
-    // Post-processing options are checked before the model is loaded.
-    let post_opts = post::generate_options(&args.post_args, args.chat, &text, false)?;
+    // The request and the post-processing options are checked before the model is loaded.
+    let req = settings.request()?;
+    let post_opts = settings.post_options();
     let (engine, _) = load(&args.model)?;
     let mut out = std::io::stdout().lock();
     let json = args.json;
@@ -195,11 +194,10 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         t.prefill_tok_s(),
         finish_text(result.finish, args.max_tokens)
     );
-    if args.raw {
+    let Some(mut opts) = post_opts else {
         eprintln!("kiln: {speed}");
         return Ok(());
-    }
-    let mut opts = post_opts;
+    };
     opts.hit_max_tokens = result.finish == Finish::MaxTokens;
     let mut report = kiln_engine::post::process(&result.text, &opts);
     if report.valid != Some(false) && report.incomplete.is_none() {
@@ -254,50 +252,4 @@ pub fn finish_text(f: Finish, max_tokens: usize) -> String {
         Finish::Cancelled => "cancelled".into(),
         Finish::Repetition => "the output began repeating itself".into(),
     }
-}
-
-/// The user's stop strings, plus — for a raw completion with `--lang` — the language's
-/// stop sequences, so that generation ends where the function does (held back while streaming).
-pub fn stop_strings(
-    typed: &[String],
-    raw: bool,
-    chat: bool,
-    post_args: &post::PostArgs,
-) -> Result<Vec<String>> {
-    let mut stop: Vec<String> = typed.iter().map(|s| unescape(s)).collect();
-    if !raw
-        && !chat
-        && let Some(lang) = post_args.language()?
-    {
-        stop.extend(
-            kiln_engine::post::stop_sequences(lang)
-                .iter()
-                .map(|s| s.to_string()),
-        );
-    }
-    Ok(stop)
-}
-
-/// `\n`, `\t`, `\\` in stop strings as typed on a command line (as llama.cpp's `--escape`).
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('\\') => out.push('\\'),
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
 }

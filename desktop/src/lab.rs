@@ -11,14 +11,14 @@ use clap::{Args, ValueEnum};
 use futures_lite::future::block_on;
 use indicatif::{ProgressBar, ProgressStyle};
 use kiln_engine::lab::{
-    LabRecord, LabRequest, LabRun, Outcome, RecordMeta, TemperatureSummary, classify, differences,
-    isolated_sampling, published_sampling, summarize,
+    LabRecord, LabRequest, LabRun, Outcome, RecordMeta, TemperatureSummary, differences,
+    isolated_sampling, post_process, published_sampling, usable,
 };
 use kiln_engine::post::sandbox::{Limits, Outcome as TestOutcome, TestCase, Verdict};
-use kiln_engine::post::{Language, PostOptions};
-use kiln_engine::{Engine, Event, GenerateRequest};
+use kiln_engine::post::{Language, PostOptions, PostReport};
+use kiln_engine::{Engine, Event, GenerateRequest, RequestSettings};
 
-use crate::generate::{prompt_of, stop_strings};
+use crate::generate::{prompt_text, typed_stops};
 use crate::{ModelArgs, load_hashed, post};
 
 /// Which sampling stages run beside the temperature.
@@ -55,7 +55,7 @@ pub struct LabArgs {
     /// The other sampling stages: `isolated` (temperature alone) or `published` (top-p 0.95).
     #[arg(long, value_enum, default_value = "isolated")]
     preset: Preset,
-    /// Stop string (repeatable; `\n` and `\t` are unescaped).
+    /// Stop string (repeatable; `\n`, `\t`, `\r` and `\\` are unescaped).
     #[arg(long)]
     stop: Vec<String>,
     /// Print the whole run as a JSON record (model hashes, request, every lane, its report and
@@ -71,6 +71,10 @@ pub struct LabArgs {
     /// the run, 32 steps; done when a temperature is 0).
     #[arg(long = "no-invariance")]
     no_invariance: bool,
+    /// Also decode every lane alone, one after another, and say how the two wall times compare
+    /// and whether every lane gave the same tokens both ways.
+    #[arg(long = "versus-sequential")]
+    versus_sequential: bool,
     /// Also write the charts (pass@k, outcomes, determinism and diversity against
     /// temperature) to this SVG file.
     #[arg(long, value_name = "FILE")]
@@ -84,35 +88,31 @@ pub fn run(args: LabArgs) -> Result<()> {
     if let Some(path) = &args.replay {
         return replay(&args, path);
     }
-    let (text, prompt) = prompt_of(args.prompt.clone(), args.chat)?;
     let sampling = match args.preset {
         Preset::Isolated => isolated_sampling(args.seed),
         Preset::Published => published_sampling(args.seed),
     };
-    let req = LabRequest {
-        request: GenerateRequest {
-            prompt,
-            sampling,
-            max_tokens: args.max_tokens,
-            stop: stop_strings(&args.stop, false, args.chat, &args.post_args)?,
-            ignore_eos: false,
-            stop_on_repetition: true,
-        },
-        temperatures: args.temps.clone(),
-        samples: args.samples,
+    let mut settings = RequestSettings {
+        prompt: prompt_text(args.prompt.clone())?,
+        chat: args.chat,
+        sampling,
+        max_tokens: args.max_tokens,
+        stop: typed_stops(&args.stop),
+        ..args.post_args.settings()?
     };
-    req.validate()?;
-    // Post-processing options are checked before the model is loaded. With tests and no
-    // `--lang`, the code is taken to be in the tests' language (their file extension).
-    let mut post_opts = post::generate_options(&args.post_args, args.chat, &text, false)?;
-    if post_opts.language.is_none() {
-        post_opts.language = args
+    // With tests and no `--lang`, the code is taken to be in the tests' language (their file
+    // extension).
+    if settings.language.is_none() {
+        settings.language = args
             .post_args
             .tests
             .iter()
             .map(|p| Language::from_path(&p.to_string_lossy()))
             .find(|l| *l != Language::Other);
     }
+    // The request and the post-processing options are checked before the model is loaded.
+    let req = LabRequest::new(&settings, args.temps.clone(), args.samples)?;
+    let post_opts = settings.post_options().unwrap_or_default();
     let (engine, _, hashes) = load_hashed(&args.model, args.json)?;
     let run = decode(&engine, &req, args.model.quiet)?;
     let lanes = run.lanes.len();
@@ -120,7 +120,7 @@ pub fn run(args: LabArgs) -> Result<()> {
     let tests = args.post_args.test_cases()?;
     let tested = !tests.is_empty();
     let testing = progress_bar(args.model.quiet || !tested, run.lanes.len());
-    let (outcomes, reports) = judge(
+    let reports = judge(
         &run,
         &post_opts,
         tested.then_some(tests.as_slice()),
@@ -129,7 +129,6 @@ pub fn run(args: LabArgs) -> Result<()> {
         &testing,
     )?;
     testing.finish_and_clear();
-    let summary = summarize(&run, &outcomes, tested);
     let invariance = if !args.no_invariance && req.temperatures.contains(&0.0) {
         Some(block_on(engine.batch_invariance(
             &req.request.prompt,
@@ -139,30 +138,26 @@ pub fn run(args: LabArgs) -> Result<()> {
     } else {
         None
     };
-    if let Some(path) = &args.svg {
-        std::fs::write(path, kiln_engine::lab::chart::svg(&summary))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-
     let prompt_tokens = run
         .lanes
         .first()
         .map_or(0, |l| l.generation.prompt_tokens.len());
-    let generated: usize = summary.iter().map(|r| r.tokens).sum();
     let wall_ms = run.wall_ms;
-    let nothing_usable = outcomes.iter().all(|&o| o == Outcome::SyntaxError);
+    if args.versus_sequential {
+        versus_sequential(&engine, &req, &run)?;
+    }
+    let meta = RecordMeta::new(&engine, hashes);
+    let record = LabRecord::new(meta, run, &reports, tested, invariance);
+    if let Some(path) = &args.svg {
+        std::fs::write(path, kiln_engine::lab::chart::svg(&record.summary))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let generated: usize = record.summary.iter().map(|r| r.tokens).sum();
+    let nothing_usable = record.outcomes.iter().all(|&o| o == Outcome::SyntaxError);
     if args.json {
-        let record = LabRecord {
-            meta: meta(&engine, &args.model, hashes),
-            run,
-            outcomes,
-            reports,
-            summary,
-            invariance: invariance.clone(),
-        };
         println!("{}", serde_json::to_string(&record)?);
     } else {
-        print_table(&summary, tested)?;
+        print_table(&record.summary, tested)?;
     }
     eprintln!(
         "kiln: {lanes} lanes ({} temperatures × {}) decoded together: {generated} tokens in {:.1} s \
@@ -172,7 +167,7 @@ pub fn run(args: LabArgs) -> Result<()> {
         wall_ms / 1000.0,
         generated as f64 * 1000.0 / wall_ms.max(1e-3),
     );
-    if let Some(b) = &invariance {
+    if let Some(b) = &record.invariance {
         eprintln!(
             "kiln: batch invariance at T=0: the greedy lane alone and in a {}-lane batch, {} steps: {}, max |Δlogit| {:.2e}",
             b.lanes,
@@ -191,8 +186,9 @@ pub fn run(args: LabArgs) -> Result<()> {
     Ok(())
 }
 
-/// Post-processes every lane's text as `kiln generate` would, runs `tests` (when given) on
-/// what is usable, and classifies each sample; the reports as JSON, for the record.
+/// Post-processes every lane's text as `kiln generate` would and runs `tests` (when given) on
+/// what is usable: each lane's report, its verdicts in it ([`kiln_engine::lab::outcome`]
+/// classifies it).
 ///
 /// `preamble` goes before the code when the tests run (kiln eval: the problem's imports, which
 /// an instruct model's answer usually leaves out — the evaluation harnesses for chat models do
@@ -204,14 +200,11 @@ pub fn judge(
     preamble: &str,
     limits: &Limits,
     progress: &ProgressBar,
-) -> Result<(Vec<Outcome>, Vec<serde_json::Value>)> {
-    let mut outcomes = Vec::with_capacity(run.lanes.len());
+) -> Result<Vec<PostReport>> {
     let mut reports = Vec::with_capacity(run.lanes.len());
     for lane in &run.lanes {
-        let mut opts = post_opts.clone();
-        opts.hit_max_tokens = lane.generation.finish == kiln_engine::Finish::MaxTokens;
-        let mut report = kiln_engine::post::process(&lane.generation.text, &opts);
-        let usable = report.valid != Some(false) && report.incomplete.is_none();
+        let mut report = post_process(lane, post_opts);
+        let usable = usable(&report);
         if let Some(tests) = tests
             && usable
             && let Err(e) = post::run_tests_on(&mut report, preamble, tests, limits)
@@ -233,14 +226,44 @@ pub fn judge(
                     .collect(),
             );
         }
-        outcomes.push(classify(
-            usable,
-            tests.map(|_| report.tests.as_deref().unwrap_or(&[])),
-        ));
-        reports.push(serde_json::to_value(&report)?);
+        reports.push(report);
         progress.inc(1);
     }
-    Ok((outcomes, reports))
+    Ok(reports)
+}
+
+/// `--versus-sequential`: every lane of `run` decoded again on its own, one after another; the
+/// wall times compared and every lane's tokens checked.
+fn versus_sequential(engine: &Engine, req: &LabRequest, run: &LabRun) -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let mut differ = Vec::new();
+    for (i, sampling) in req.lanes().into_iter().enumerate() {
+        let alone = GenerateRequest {
+            sampling,
+            ..req.request.clone()
+        };
+        let g = block_on(engine.generate(&alone, &mut |_| ControlFlow::Continue(())))?;
+        if run.lanes.get(i).map(|l| &l.generation.tokens) != Some(&g.tokens) {
+            differ.push(i);
+        }
+    }
+    let alone_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    eprintln!(
+        "kiln: the same {} lanes one after another: {:.1} s, batched {:.1} s ({:.2} × faster together); {}",
+        run.lanes.len(),
+        alone_ms / 1000.0,
+        run.wall_ms / 1000.0,
+        alone_ms / run.wall_ms.max(1e-3),
+        if differ.is_empty() {
+            "every lane gave the same tokens".to_string()
+        } else {
+            format!("lanes {differ:?} gave DIFFERENT tokens")
+        }
+    );
+    if !differ.is_empty() {
+        bail!("batched and sequential lanes differ");
+    }
+    Ok(())
 }
 
 /// Decodes every lane of `req` together, with a progress bar over the lanes.
@@ -285,7 +308,7 @@ fn replay(args: &LabArgs, path: &std::path::Path) -> Result<()> {
             hashes
         );
     }
-    let now = meta(&engine, &args.model, hashes);
+    let now = RecordMeta::new(&engine, hashes);
     if now.kernels != record.meta.kernels || now.device != record.meta.device {
         eprintln!(
             "kiln: recorded on {} ({}), replayed on {} ({}); lanes may part where the arithmetic differs",
@@ -310,26 +333,6 @@ fn replay(args: &LabArgs, path: &std::path::Path) -> Result<()> {
         "the replay differs from the record in {} place(s)",
         diff.len()
     )
-}
-
-/// Where and with what this run is made.
-pub fn meta(engine: &Engine, model: &ModelArgs, model_sha256: Vec<(String, String)>) -> RecordMeta {
-    let d = engine.device();
-    let kernels = if engine.on_host() {
-        format!(
-            "GGUF blocks on the host path, {} activations, {}",
-            if model.q8_activations { "8-bit" } else { "f32" },
-            kiln_engine::cpu_kernel_level()
-        )
-    } else {
-        format!("burn tensors on {}", d.backend)
-    };
-    RecordMeta {
-        engine_version: env!("CARGO_PKG_VERSION").into(),
-        model_sha256,
-        device: format!("{} {}", d.backend, d.name),
-        kernels,
-    }
 }
 
 /// A bar over the lanes (hidden when asked or when stderr is not a terminal).
@@ -359,7 +362,7 @@ fn print_table(rows: &[TemperatureSummary], tested: bool) -> Result<()> {
         .map(|r| r.pass_at.iter().map(|(k, _)| *k).collect())
         .unwrap_or_default();
     let mut head = format!(
-        "{:>5} {:>3} {:>8} {:>6} {:>7} {:>8} {:>7} {:>7} {:>5} {:>7} {:>8} {:>7}",
+        "{:>5} {:>3} {:>8} {:>6} {:>7} {:>8} {:>7} {:>7} {:>5} {:>6} {:>7} {:>8} {:>7}",
         "T",
         "k",
         "distinct",
@@ -369,6 +372,7 @@ fn print_table(rows: &[TemperatureSummary], tested: bool) -> Result<()> {
         "dist-1",
         "dist-2",
         "edit",
+        "shapes",
         "syntax",
         "logprob",
         "entropy"
@@ -388,7 +392,7 @@ fn print_table(rows: &[TemperatureSummary], tested: bool) -> Result<()> {
         let count: BTreeMap<Outcome, usize> = r.outcomes.iter().copied().collect();
         let n = |o| count.get(&o).copied().unwrap_or(0);
         let mut line = format!(
-            "{:>5} {:>3} {:>8} {:>6} {:>7} {:>8} {:>7} {:>7} {:>5} {:>7} {:>8} {:>7}",
+            "{:>5} {:>3} {:>8} {:>6} {:>7} {:>8} {:>7} {:>7} {:>5} {:>6} {:>7} {:>8} {:>7}",
             format!("{:.2}", r.temperature),
             r.samples,
             format!("{}/{}", r.distinct_outputs, r.samples),
@@ -399,6 +403,8 @@ fn print_table(rows: &[TemperatureSummary], tested: bool) -> Result<()> {
             num(r.distinct_n[0]),
             num(r.distinct_n[1]),
             num(r.mean_edit_distance),
+            r.distinct_structures
+                .map_or("–".into(), |d| format!("{d}/{}", r.structured)),
             format!("{}/{}", n(Outcome::SyntaxError), r.samples),
             num(r.mean_logprob),
             num(r.mean_entropy),
@@ -425,7 +431,8 @@ fn print_table(rows: &[TemperatureSummary], tested: bool) -> Result<()> {
         out,
         "distinct: different texts · match: identical pairs · =greedy: same as the T=0 text · \
          diverge@: median token where two samples part · dist-n: distinct n-grams · edit: mean \
-         token edit distance · syntax: samples whose code does not parse or is incomplete · runtime, \
+         token edit distance · shapes: distinct program structures (names and literals anonymised) \
+         among the samples that parse · syntax: samples whose code does not parse or is incomplete · runtime, \
          timeout, wrong: the first failing test's outcome (docs/LAB.md)"
     )?;
     Ok(())

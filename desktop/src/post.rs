@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
+use kiln_engine::RequestSettings;
 use kiln_engine::post::sandbox::{Limits, Outcome, TestCase, run_tests};
-use kiln_engine::post::{Context, Language, PostOptions, PostReport, Scope, process};
+use kiln_engine::post::{Context, Language, PostOptions, PostReport, process};
 
 /// Post-processing flags shared by `check` and `generate`.
 #[derive(Args, Clone, Default)]
@@ -51,21 +52,35 @@ impl PostArgs {
         }
     }
 
-    /// The options for `process`, given what the command knows.
-    pub fn options(&self, default_lang: Option<Language>) -> Result<PostOptions> {
-        let language = self.language()?.or(default_lang);
-        let context = match (&self.context_prefix, &self.context_suffix) {
+    /// The surrounding file given by `--context-prefix` / `--context-suffix`, read.
+    pub fn context(&self) -> Result<Option<Context>> {
+        Ok(match (&self.context_prefix, &self.context_suffix) {
             (None, None) => None,
             (p, s) => Some(Context {
                 prefix: p.as_deref().map(read).transpose()?.unwrap_or_default(),
                 suffix: s.as_deref().map(read).transpose()?.unwrap_or_default(),
             }),
-        };
+        })
+    }
+
+    /// The options for `process`, given what the command knows.
+    pub fn options(&self, default_lang: Option<Language>) -> Result<PostOptions> {
         Ok(PostOptions {
-            language,
+            language: self.language()?.or(default_lang),
             format: !self.no_format,
-            context,
+            context: self.context()?,
             ..PostOptions::default()
+        })
+    }
+
+    /// The request settings these flags decide (language, formatting, the surrounding file);
+    /// the command fills in the rest.
+    pub fn settings(&self) -> Result<RequestSettings> {
+        Ok(RequestSettings {
+            language: self.language()?,
+            no_format: self.no_format,
+            context: self.context()?,
+            ..RequestSettings::default()
         })
     }
 
@@ -209,22 +224,4 @@ pub fn check(file: &Path, args: &PostArgs, json: bool, print_formatted: bool) ->
         args.run_tests(&mut report)?;
     }
     print_report(&name, &report, json, print_formatted)
-}
-
-/// The options for `generate`: chat answers are extracted from fenced blocks; raw
-/// completions get the prompt re-attached and are cut back inside the function they continue.
-pub fn generate_options(
-    args: &PostArgs,
-    chat: bool,
-    prompt: &str,
-    hit_max_tokens: bool,
-) -> Result<PostOptions> {
-    let mut opts = args.options(None)?;
-    opts.chat = chat;
-    opts.hit_max_tokens = hit_max_tokens;
-    if !chat {
-        opts.prompt = Some(prompt.to_string());
-        opts.scope = Scope::Function;
-    }
-    Ok(opts)
 }

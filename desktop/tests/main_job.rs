@@ -269,6 +269,18 @@ fn a_small_lab_run_measures_every_temperature() {
         assert!(r["mean_entropy"].as_f64().is_some_and(|h| h >= 0.0), "{r}");
     }
     assert_eq!(rows[0]["distinct_outputs"], 1, "{}", rows[0]);
+    // The two identical greedy programs parse: one structure among two.
+    assert_eq!(
+        (&rows[0]["distinct_structures"], &rows[0]["structured"]),
+        (&serde_json::json!(1), &serde_json::json!(2)),
+        "{}",
+        rows[0]
+    );
+    // Every lane keeps its tokens' texts, for token views of the record.
+    for l in lanes {
+        let n = l["generation"]["tokens"].as_array().map_or(0, Vec::len);
+        assert_eq!(l["pieces"].as_array().map_or(0, Vec::len), n, "{l}");
+    }
     // The host path is batch-invariant: the greedy lane alone and in a 4-lane batch, bit for bit.
     let inv = &rec["invariance"];
     assert_eq!(inv["lanes"], 4, "{inv}");

@@ -17,6 +17,7 @@ pub use kiln_post as post;
 mod repetition;
 mod request;
 pub mod sampler;
+mod settings;
 mod stop;
 mod tokenizer;
 
@@ -36,6 +37,7 @@ pub use model::kv_cache::KvCache;
 pub use model::load::ModelFiles;
 pub use request::{Event, Finish, GenerateRequest, Generation, Prompt, Timings};
 pub use sampler::SamplingParams;
+pub use settings::{RequestSettings, escape, unescape};
 pub use stop::{StopMatcher, StopStep};
 pub use tokenizer::{StreamDecoder, Tokenizer};
 
@@ -102,6 +104,7 @@ pub struct Engine {
     chat: Option<ChatTemplate>,
     info: ModelInfo,
     device: DeviceInfo,
+    activations: Activations,
     /// Wall time of [`Engine::load`].
     pub load_ms: f64,
 }
@@ -190,6 +193,7 @@ impl Engine {
             chat: ck.chat,
             info,
             device: device_info,
+            activations: opts.activations,
             load_ms: now_ms() - t0,
         })
     }
@@ -223,6 +227,23 @@ impl Engine {
     /// blocks on the CPU) rather than as burn tensor operations.
     pub fn on_host(&self) -> bool {
         self.model.on_host()
+    }
+
+    /// How the weights are multiplied, in words (recorded with every lab run: lanes may part
+    /// where the arithmetic differs).
+    pub fn kernels(&self) -> String {
+        if self.on_host() {
+            let acts = match self.activations {
+                Activations::F32 => "f32",
+                Activations::Q8 => "8-bit",
+            };
+            format!(
+                "GGUF blocks on the host path, {acts} activations, {}",
+                cpu_kernel_level()
+            )
+        } else {
+            format!("burn tensors on {}", self.device.backend)
+        }
     }
 
     /// What the loaded model holds (bytes, quantized and dense matrices).

@@ -259,6 +259,15 @@ impl Tokenizer {
         self.inner.id_to_token(id)
     }
 
+    /// One token's own text, for token views: decoded alone (a byte-level piece of a
+    /// multi-byte character shows as U+FFFD), else the vocabulary entry, else empty.
+    pub fn piece(&self, id: u32) -> String {
+        self.decode(&[id])
+            .ok()
+            .or_else(|| self.token_text(id))
+            .unwrap_or_default()
+    }
+
     /// The id of a token text.
     pub fn token_id(&self, text: &str) -> Option<u32> {
         self.inner.token_to_id(text)

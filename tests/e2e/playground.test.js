@@ -16,6 +16,7 @@ const ART = process.env.KILN_ARTIFACTS ?? path.join(ROOT, 'target/e2e');
 const KILN = process.env.KILN_BIN ?? path.join(os.homedir(), '.cache/kiln/target/debug/kiln');
 const PROMPT = 'Write a Python function that returns the square of a number.';
 const MAX_TOKENS = 12;
+const LAB_TOKENS = 32;
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
   '.css': 'text/css', '.gguf': 'application/octet-stream' };
 
@@ -126,6 +127,86 @@ for (const [name, webgpu] of [['webgpu', true], ['fallback', false]]) {
   });
 }
 
+// 5: the temperature lab, 3 temperatures × 2 samples on the CPU path, tested in Pyodide: the
+// columns, metrics and charts render, every lane is the native engine's lane (the same run in wasm
+// and natively: same seeds, same arithmetic), and a record made by `kiln lab --json` imports and
+// replays in the browser with identical lanes.
+test('lab: columns, charts, native lanes, and a native record replayed in the browser', async () => {
+  const temps = '0,0.7,1.5';
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-lab-'));
+  const testFile = path.join(tmp, 'square.py');
+  fs.writeFileSync(testFile, 'assert square_number(3) == 9\n');
+  const nativeFile = path.join(tmp, 'native.json');
+  fs.writeFileSync(nativeFile, execFileSync(KILN, ['lab', '--chat', '--temps', temps, '-k', '2', '-n', String(LAB_TOKENS),
+    '--device', 'cpu', '-q', '--json', '--tests', testFile, PROMPT],
+  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }));
+  const native = JSON.parse(fs.readFileSync(nativeFile, 'utf8'));
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-e2e-'));
+  const { ctx, page, log } = await browser(false, profile);
+  try {
+    await ready(page, '?device=cpu&view=lab');
+    await page.fill('#prompt', PROMPT);
+    await page.fill('#max-tokens', String(LAB_TOKENS));
+    await page.fill('#lab-temps', temps);
+    await page.fill('#lab-k', '2');
+    await page.fill('#lab-tests', 'assert square_number(3) == 9');
+    await page.click('#lab-run');
+    // The lanes stream into their columns while they decode.
+    await page.waitForFunction(() => document.querySelectorAll('#lab-columns .live-lane').length === 6, null,
+      { timeout: 60_000 });
+    await labDone(page);
+    await page.screenshot({ path: path.join(ART, 'lab-1-run.png'), fullPage: true });
+    assert.equal(await page.locator('#lab-columns .lab-column').count(), 3);
+    assert.equal(await page.locator('#lab-columns .lane').count(), 6);
+    assert.equal(await page.locator('#lab-columns table.metrics').count(), 3);
+    const charts = await page.innerHTML('#lab-charts');
+    assert.match(charts, /^<svg/);
+    assert.match(charts, /pass@1/);
+    assert.match(charts, /outcomes/);
+    const status = await page.textContent('#lab-status');
+    assert.match(status, /6 lanes decoded together/);
+    assert.match(status, /batch invariance at T=0 \(6 lanes, \d+ steps\): the same tokens, max \|Δlogit\| 0\.0e0/);
+    // The record, exported: the same lanes as the native run's.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#lab-export')]);
+    const browserRecord = JSON.parse(fs.readFileSync(await dl.path(), 'utf8'));
+    assert.deepEqual(browserRecord.run.request, native.run.request);
+    assert.equal(browserRecord.run.lanes.length, 6);
+    for (const [i, lane] of browserRecord.run.lanes.entries()) {
+      const want = native.run.lanes[i];
+      assert.equal(lane.seed, want.seed, `lane ${i} seed`);
+      assert.deepEqual(lane.generation.tokens, want.generation.tokens, `lane ${i} (T=${lane.temperature}) tokens`);
+      assert.equal(lane.generation.text, want.generation.text, `lane ${i} text`);
+    }
+    assert.deepEqual(browserRecord.outcomes, native.outcomes, 'the browser judged every sample as the CLI did');
+    // The greedy lanes passed the test, in Pyodide as natively.
+    assert.equal(browserRecord.outcomes[0], 'passed');
+    assert.equal(await page.getAttribute('.lane[data-lane="0"] .lane-tests li', 'data-verdict'), 'pass');
+
+    // The native record imported, then run again here: every lane the same.
+    await page.setInputFiles('#lab-import', nativeFile);
+    await page.waitForFunction(() => /6 lanes recorded on cpu/.test(document.querySelector('#lab-status')?.textContent ?? ''),
+      null, { timeout: 30_000 });
+    assert.equal(await page.locator('#lab-columns .lane').count(), 6);
+    await page.click('#lab-replay');
+    await page.waitForFunction(() => document.querySelector('#lab-status')?.dataset.done === 'false', null,
+      { timeout: 10_000 }).catch(() => {});
+    await labDone(page);
+    assert.match(await page.textContent('#lab-status'), /^replay: all 6 lanes gave the recorded tokens and text/);
+    await page.screenshot({ path: path.join(ART, 'lab-2-replayed.png'), fullPage: true });
+  } finally {
+    fs.writeFileSync(path.join(ART, 'lab-console.log'), log.join('\n'));
+    await ctx.close();
+  }
+});
+
+/** Waits until the lab run has been judged and its record shown. */
+async function labDone(page) {
+  await page.waitForFunction(
+    () => document.querySelector('#lab-status')?.dataset.done === 'true' || document.querySelector('#error')?.textContent,
+    null, { timeout: 600_000 });
+  assert.equal(await page.textContent('#error'), '');
+}
+
 // 4 and the rest of the UI, on the (fast) CPU path: corrupt files, cancel, browser test runs, views.
 async function cpuExtras(page) {
   // A download cut short: the header is intact, the first tensor runs past the end.
@@ -218,7 +299,9 @@ async function cpuExtras(page) {
   await loaded(page);
   assert.match(await page.textContent('#status'), /ready: model directory \(llama,/);
   await page.uncheck('#chat');
-  const tiny = await generate(page, { prompt: 'hello world', maxTokens: 8 });
+  // Language "other": a raw completion in a known language would also stop at that language's
+  // stop sequences (as the CLI's `--lang` does); the native side is `--raw`, with none.
+  const tiny = await generate(page, { prompt: 'hello world', maxTokens: 8, lang: 'other' });
   const native = execFileSync(KILN, ['generate', '--raw', '--model', dir, '--temp', '0', '-n', '8', '--device', 'cpu', '-q',
     'hello world'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).replace(/\n$/, '');
   assert.equal(tiny, native);

@@ -610,7 +610,7 @@ fn lab_lanes_on_the_real_model_match_the_same_lanes_run_alone() {
         "T=0 lanes agree"
     );
 
-    let rows = summarize(&run, &[Outcome::Parses; 6], false);
+    let rows = summarize(&run, &[Outcome::Parses; 6], &vec![None; 6], false);
     assert_eq!(rows.len(), 3);
     assert_eq!(
         (

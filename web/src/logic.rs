@@ -119,8 +119,9 @@ pub fn device_details(m: &LoadedModel) -> Vec<String> {
     lines
 }
 
-/// Stop strings as typed in one field: separated by commas, with `\n`, `\t`, `\,` and `\\`
-/// escapes. Empty entries are dropped.
+/// Stop strings as typed in one field: separated by commas (`\,` for a comma), each with the
+/// escapes the CLI's `--stop` takes (`\n`, `\t`, `\r`, `\\`: [`kiln_engine::unescape`]).
+/// Empty entries are dropped.
 pub fn parse_stops(field: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -128,9 +129,11 @@ pub fn parse_stops(field: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
-                Some('n') => cur.push('\n'),
-                Some('t') => cur.push('\t'),
-                Some(other) => cur.push(other),
+                Some(',') => cur.push(','),
+                Some(other) => {
+                    cur.push('\\');
+                    cur.push(other);
+                }
                 None => cur.push('\\'),
             },
             ',' => out.push(std::mem::take(&mut cur)),
@@ -139,19 +142,14 @@ pub fn parse_stops(field: &str) -> Vec<String> {
     }
     out.push(cur);
     out.retain(|s| !s.is_empty());
-    out
+    out.iter().map(|s| kiln_engine::unescape(s)).collect()
 }
 
 /// Inverse of [`parse_stops`].
 pub fn format_stops(stops: &[String]) -> String {
     stops
         .iter()
-        .map(|s| {
-            s.replace('\\', "\\\\")
-                .replace(',', "\\,")
-                .replace('\n', "\\n")
-                .replace('\t', "\\t")
-        })
+        .map(|s| kiln_engine::escape(s).replace(',', "\\,"))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -437,12 +435,15 @@ mod tests {
             "a,b".into(),
             "c\\d".into(),
             "```".into(),
+            "\r\n".into(),
         ];
         let field = format_stops(&stops);
-        assert_eq!(field, "\\n\\n,a\\,b,c\\\\d,```");
+        assert_eq!(field, "\\n\\n,a\\,b,c\\\\d,```,\\r\\n");
         assert_eq!(parse_stops(&field), stops);
         assert_eq!(parse_stops(" ,,x"), vec![" ".to_string(), "x".into()]);
         assert!(parse_stops("").is_empty());
+        // The CLI's escapes, the same way (an unknown one keeps its backslash).
+        assert_eq!(parse_stops("\\d,\\t"), vec!["\\d".to_string(), "\t".into()]);
     }
 
     #[test]

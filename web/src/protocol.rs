@@ -2,6 +2,7 @@
 //! travel as JSON strings (every engine type is serde already); the bytes of a picked or dropped
 //! model file travel beside the JSON as the browser's `File` object, which is not copied.
 
+use kiln_engine::lab::{BatchInvariance, LabRequest, LabRun, RecordMeta};
 use kiln_engine::post::{PostOptions, PostReport};
 use kiln_engine::{DeviceChoice, DeviceInfo, Event, GenerateRequest};
 use serde::{Deserialize, Serialize};
@@ -76,7 +77,17 @@ pub enum ToWorker {
         /// Post-process the text when generation ends.
         post: Option<PostOptions>,
     },
-    /// Stop generation `id` (the worker yields to its event loop once per token).
+    /// Run the temperature lab: every lane decoded together; the worker answers with `Lane`
+    /// events and, when the lanes end, `LabDone`.
+    Lab {
+        /// The run's id (echoed in every answer).
+        id: u64,
+        /// The prompt, temperatures and samples.
+        request: LabRequest,
+        /// How every lane's text is post-processed.
+        post: PostOptions,
+    },
+    /// Stop generation or lab run `id` (the worker yields to its event loop once per token).
     Cancel {
         /// The request to stop.
         id: u64,
@@ -188,6 +199,32 @@ pub enum FromWorker {
         #[serde(default)]
         top_pieces: Vec<String>,
     },
+    /// One lane's event in a lab run (`Token` events carry no alternatives here).
+    Lane {
+        /// The run's id.
+        id: u64,
+        /// The lane (temperature-major).
+        lane: usize,
+        /// The engine's event.
+        event: Event,
+        /// For `Token` events: the token's text.
+        piece: Option<String>,
+    },
+    /// A lab run ended (all lanes finished or were cancelled): every lane, each lane's
+    /// post-processing report, and the batch-invariance check when the run has T = 0 and was not
+    /// cancelled. Tests, if any, are the UI's to run.
+    LabDone {
+        /// The run's id.
+        id: u64,
+        /// The request and every lane.
+        run: Box<LabRun>,
+        /// Each lane's report, temperature-major.
+        reports: Vec<PostReport>,
+        /// The greedy lane alone against the same lane in a batch as wide as the run.
+        invariance: Option<BatchInvariance>,
+        /// Where and with what the run was made, for its record.
+        meta: RecordMeta,
+    },
     /// The post-processing report of a finished generation.
     Post {
         /// The request's id.
@@ -255,6 +292,22 @@ mod tests {
                 },
                 post: Some(PostOptions::default()),
             },
+            ToWorker::Lab {
+                id: 8,
+                request: LabRequest {
+                    request: GenerateRequest {
+                        prompt: Prompt::Raw("def f(".into()),
+                        sampling: kiln_engine::lab::isolated_sampling(3),
+                        max_tokens: 16,
+                        stop: vec![],
+                        ignore_eos: false,
+                        stop_on_repetition: true,
+                    },
+                    temperatures: vec![0.0, 0.7],
+                    samples: 2,
+                },
+                post: PostOptions::default(),
+            },
             ToWorker::Cancel { id: 7 },
             ToWorker::ClearCache,
         ];
@@ -288,6 +341,12 @@ mod tests {
                 },
                 piece: Some("def".into()),
                 top_pieces: vec!["def".into(), "import".into()],
+            },
+            FromWorker::Lane {
+                id: 8,
+                lane: 3,
+                event: Event::Text { text: "x".into() },
+                piece: None,
             },
             FromWorker::Error {
                 id: None,

@@ -2,15 +2,16 @@
 //! ones: it fetches a model (with progress), verifies its sha256, keeps it in the Origin Private
 //! File System keyed by that hash (the Cache API where there is no OPFS, memory when storage is
 //! refused) so that a second visit loads offline, asks the browser for a WebGPU adapter and checks
-//! its buffer limits, loads the engine on WebGPU or the CPU, streams generation events, and
-//! post-processes the result.
+//! its buffer limits, loads the engine on WebGPU or the CPU, streams generation events (of one
+//! request, or of every lane of a lab run), and post-processes the result.
 
 use std::cell::{Cell, RefCell};
 use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
-use kiln_engine::post::process;
+use kiln_engine::lab::{LabRequest, RecordMeta, post_process};
+use kiln_engine::post::{PostOptions, process};
 use kiln_engine::{DeviceChoice, Engine, Event, GenerateRequest, LoadOptions, ModelFiles, now_ms};
 use sha2::{Digest, Sha256};
 use wasm_bindgen::closure::Closure;
@@ -35,6 +36,8 @@ pub const DEFAULT_MODEL_SHA256: &str =
 #[derive(Default)]
 struct State {
     engine: RefCell<Option<Rc<Engine>>>,
+    /// The loaded model's files and the sha256 of each, for lab records (as the CLI's).
+    hashes: RefCell<Vec<(String, String)>>,
     /// The id of a generation the UI asked to stop.
     cancelled: Cell<Option<u64>>,
     busy: Cell<bool>,
@@ -105,7 +108,7 @@ async fn handle(
     files: Vec<File>,
 ) {
     let id = match &msg {
-        ToWorker::Generate { id, .. } => Some(*id),
+        ToWorker::Generate { id, .. } | ToWorker::Lab { id, .. } => Some(*id),
         _ => None,
     };
     if state.busy.replace(true) {
@@ -125,6 +128,7 @@ async fn handle(
         ToWorker::Generate { id, request, post } => {
             generate(state, scope, id, &request, post.as_ref()).await
         }
+        ToWorker::Lab { id, request, post } => lab(state, scope, id, &request, &post).await,
         ToWorker::ClearCache => clear_cache(scope).await,
         ToWorker::Cancel { .. } => Ok(()),
     };
@@ -167,8 +171,15 @@ async fn load(
             "memory".into(),
         ),
     };
+    let hashes: Vec<(String, String)> = match &files {
+        ModelFiles::Gguf { name, bytes } => vec![(name.clone(), hex(&Sha256::digest(bytes)))],
+        ModelFiles::HfDir(map) => map
+            .iter()
+            .map(|(n, b)| (n.clone(), hex(&Sha256::digest(b))))
+            .collect(),
+    };
     let sha256 = match &files {
-        ModelFiles::Gguf { bytes, .. } => hex(&Sha256::digest(bytes)),
+        ModelFiles::Gguf { .. } => hashes[0].1.clone(),
         ModelFiles::HfDir(map) => {
             // The hash of the set: each file's name and hash, in name order.
             let mut h = Sha256::new();
@@ -253,6 +264,7 @@ async fn load(
         load_ms: now_ms() - t0,
     };
     *state.engine.borrow_mut() = Some(Rc::new(engine));
+    *state.hashes.borrow_mut() = hashes;
     Ok(model)
 }
 
@@ -344,22 +356,13 @@ async fn generate(
 ) -> Result<(), String> {
     let engine = state.engine.borrow().clone().ok_or("no model is loaded")?;
     state.cancelled.set(None);
-    // The token's own text (a byte-level piece of a multi-byte character shows as U+FFFD: the
-    // token view shows tokens, the output shows text).
-    let text_of = |t: u32| {
-        engine
-            .tokenizer()
-            .decode(&[t])
-            .ok()
-            .or_else(|| engine.tokenizer().token_text(t))
-    };
+    // The token's own text (the token view shows tokens, the output shows text).
+    let text_of = |t: u32| engine.tokenizer().piece(t);
     let mut on_event = |event: Event| {
         let (piece, top_pieces) = match &event {
             Event::Token { id, top, .. } => (
-                text_of(*id),
-                top.iter()
-                    .map(|&(t, _)| text_of(t).unwrap_or_default())
-                    .collect(),
+                Some(text_of(*id)),
+                top.iter().map(|&(t, _)| text_of(t)).collect(),
             ),
             _ => (None, Vec::new()),
         };
@@ -388,6 +391,79 @@ async fn generate(
         let report = Box::new(process(&generation.text, &opts));
         post(scope, &FromWorker::Post { id, report });
     }
+    Ok(())
+}
+
+/// A lab run: every lane decoded together, each lane's events streamed as they come, then every
+/// lane post-processed and (when a temperature is 0 and nothing was cancelled) the batch checked
+/// for invariance — the same steps as `kiln lab`.
+async fn lab(
+    state: &State,
+    scope: &DedicatedWorkerGlobalScope,
+    id: u64,
+    request: &LabRequest,
+    post_opts: &PostOptions,
+) -> Result<(), String> {
+    let engine = state.engine.borrow().clone().ok_or("no model is loaded")?;
+    state.cancelled.set(None);
+    let mut on_event = |lane: usize, event: Event| {
+        let (event, piece) = match event {
+            // The alternatives stay in the worker: a lab run streams many lanes at once.
+            Event::Token {
+                id: token, prob, ..
+            } => (
+                Event::Token {
+                    id: token,
+                    prob,
+                    top: Vec::new(),
+                },
+                Some(engine.tokenizer().piece(token)),
+            ),
+            other => (other, None),
+        };
+        post(
+            scope,
+            &FromWorker::Lane {
+                id,
+                lane,
+                event,
+                piece,
+            },
+        );
+        if state.cancelled.get() == Some(id) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let run = engine
+        .lab(request, &mut on_event)
+        .await
+        .map_err(|e| e.to_string())?;
+    let reports = run
+        .lanes
+        .iter()
+        .map(|lane| post_process(lane, post_opts))
+        .collect();
+    let cancelled = state.cancelled.get() == Some(id);
+    let invariance = if !cancelled && request.temperatures.contains(&0.0) {
+        let steps = request.request.max_tokens.min(32);
+        let check = engine.batch_invariance(&request.request.prompt, run.lanes.len(), steps);
+        Some(check.await.map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let meta = RecordMeta::new(&engine, state.hashes.borrow().clone());
+    post(
+        scope,
+        &FromWorker::LabDone {
+            id,
+            run: Box::new(run),
+            reports,
+            invariance,
+            meta,
+        },
+    );
     Ok(())
 }
 

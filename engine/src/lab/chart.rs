@@ -58,6 +58,15 @@ pub fn svg(rows: &[TemperatureSummary]) -> String {
             "edit distance".to_string(),
             rows.iter().map(|r| r.mean_edit_distance).collect(),
         ),
+        (
+            "shapes ÷ k".to_string(),
+            rows.iter()
+                .map(|r| {
+                    r.distinct_structures
+                        .map(|d| d as f64 / r.samples.max(1) as f64)
+                })
+                .collect(),
+        ),
     ];
     panels.push(lines("determinism and diversity", rows, &series));
     let width = W * panels.len() as f64;
@@ -272,6 +281,8 @@ mod tests {
             median_first_divergence: None,
             distinct_n: [Some(0.5), Some(0.6), None, None],
             mean_edit_distance: Some(0.1),
+            distinct_structures: Some(1),
+            structured: passed,
             pass_at,
             mean_logprob: None,
             mean_entropy: None,
@@ -305,8 +316,8 @@ mod tests {
         ];
         let s = svg(&rows);
         assert!(s.starts_with("<svg") && balanced(&s), "{s}");
-        // pass@1, pass@2, then the four determinism/diversity series.
-        assert_eq!(s.matches("class=\"series\"").count(), 6);
+        // pass@1, pass@2, then the five determinism/diversity series.
+        assert_eq!(s.matches("class=\"series\"").count(), 7);
         // Bars: 3 passed segments + 2 syntax-error segments.
         assert_eq!(s.matches("class=\"outcome\"").count(), 5);
         assert!(
@@ -326,6 +337,6 @@ mod tests {
             .collect();
         let s = svg(&untested);
         assert!(!s.contains("pass@") && balanced(&s));
-        assert_eq!(s.matches("class=\"series\"").count(), 4);
+        assert_eq!(s.matches("class=\"series\"").count(), 5);
     }
 }

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::generate::MAX_LANES;
 use crate::request::{Event, GenerateRequest, Generation};
 use crate::sampler::{Rng, SamplingParams};
+use crate::settings::RequestSettings;
 
 /// At most this many temperatures in one run.
 pub const MAX_TEMPERATURES: usize = 16;
@@ -66,6 +67,10 @@ pub struct LaneResult {
     pub seed: u64,
     /// The generation: text, tokens, their probabilities and entropies, finish, timings.
     pub generation: Generation,
+    /// Each generated token's own text ([`crate::Tokenizer::piece`]), for token views: a record
+    /// shows its lanes token by token without the model.
+    #[serde(default)]
+    pub pieces: Vec<String>,
 }
 
 /// A finished run: the request and every lane, temperature-major.
@@ -80,6 +85,18 @@ pub struct LabRun {
 }
 
 impl LabRequest {
+    /// The run of `settings` (its sampling settings as every lane's base: the temperature
+    /// replaced, the seed the base seed) at `temperatures`, `samples` each; checked.
+    pub fn new(settings: &RequestSettings, temperatures: Vec<f32>, samples: usize) -> Result<Self> {
+        let req = LabRequest {
+            request: settings.request()?,
+            temperatures,
+            samples,
+        };
+        req.validate()?;
+        Ok(req)
+    }
+
     /// Checks the counts and every lane's sampling settings.
     pub fn validate(&self) -> Result<()> {
         let t = self.temperatures.len();
@@ -143,6 +160,11 @@ impl Engine {
                 temperature: sampling.temperature,
                 sample: i % k,
                 seed: sampling.seed,
+                pieces: generation
+                    .tokens
+                    .iter()
+                    .map(|&t| self.tokenizer().piece(t))
+                    .collect(),
                 generation,
             })
             .collect();

@@ -3,6 +3,7 @@
 
 pub mod chart;
 pub mod invariance;
+pub mod judge;
 pub mod lanes;
 pub mod metrics;
 pub mod outcome;
@@ -12,6 +13,7 @@ pub mod record;
 pub mod summary;
 
 pub use invariance::BatchInvariance;
+pub use judge::{outcome, post_process, structures, usable};
 pub use lanes::{LabRequest, LabRun, LaneResult, isolated_sampling, lane_seed, published_sampling};
 pub use outcome::{Outcome, classify};
 pub use pass_at_k::{Interval, bootstrap_mean, pass_at_k};

@@ -6,10 +6,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::invariance::BatchInvariance;
+use super::judge::{outcome, structures};
 use super::lanes::LabRun;
 use super::metrics::first_divergence;
 use super::outcome::Outcome;
-use super::summary::TemperatureSummary;
+use super::summary::{TemperatureSummary, summarize};
+use crate::post::PostReport;
 
 /// Where and with what a run was made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +24,19 @@ pub struct RecordMeta {
     pub device: String,
     /// How the weights were multiplied (e.g. "blocks, f32 activations, AVX2").
     pub kernels: String,
+}
+
+impl RecordMeta {
+    /// The record's meta for a run on `engine`, whose files hash to `model_sha256`.
+    pub fn new(engine: &crate::Engine, model_sha256: Vec<(String, String)>) -> Self {
+        let d = engine.device();
+        RecordMeta {
+            engine_version: env!("CARGO_PKG_VERSION").into(),
+            model_sha256,
+            device: format!("{} {}", d.backend, d.name),
+            kernels: engine.kernels(),
+        }
+    }
 }
 
 /// A whole run as `--json` writes it. Post-processing reports are kept as JSON values so that a
@@ -42,6 +57,41 @@ pub struct LabRecord {
     /// has a T = 0 temperature).
     #[serde(default)]
     pub invariance: Option<BatchInvariance>,
+}
+
+impl LabRecord {
+    /// The record of `run` on `meta`'s model: each lane's outcome from its report (tests
+    /// already run into the reports when `tested`) and the table, from the same functions the
+    /// CLI and the playground both call.
+    pub fn new(
+        meta: RecordMeta,
+        run: LabRun,
+        reports: &[PostReport],
+        tested: bool,
+        invariance: Option<BatchInvariance>,
+    ) -> Self {
+        let outcomes: Vec<Outcome> = reports.iter().map(|r| outcome(r, tested)).collect();
+        let summary = summarize(&run, &outcomes, &structures(reports), tested);
+        LabRecord {
+            meta,
+            run,
+            outcomes,
+            reports: reports
+                .iter()
+                .map(|r| serde_json::to_value(r).unwrap_or_default())
+                .collect(),
+            summary,
+            invariance,
+        }
+    }
+
+    /// The reports as typed values (`None` for one this version cannot read).
+    pub fn typed_reports(&self) -> Vec<Option<PostReport>> {
+        self.reports
+            .iter()
+            .map(|v| serde_json::from_value(v.clone()).ok())
+            .collect()
+    }
 }
 
 /// How a rerun differs from the record: empty when every lane's tokens and text are the same.
@@ -105,6 +155,7 @@ mod tests {
                     temperature: 0.0,
                     sample: s,
                     seed: 9,
+                    pieces: vec![],
                     generation: Generation {
                         text: format!("{t:?}"),
                         tokens: t.to_vec(),

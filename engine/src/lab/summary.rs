@@ -32,6 +32,13 @@ pub struct TemperatureSummary {
     pub distinct_n: [Option<f64>; 4],
     /// Mean normalised token edit distance over sample pairs.
     pub mean_edit_distance: Option<f64>,
+    /// Distinct program structures (names and literals anonymised: `kiln_post::structure`)
+    /// among the samples whose code parses; `None` when none has one.
+    #[serde(default)]
+    pub distinct_structures: Option<usize>,
+    /// Samples whose program has a structure (the denominator of `distinct_structures`).
+    #[serde(default)]
+    pub structured: usize,
     /// pass@k for k = 1, 2, 5, 10, … up to the samples (when the run has tests).
     pub pass_at: Vec<(usize, f64)>,
     /// Mean log-probability (nats) of the generated tokens under the model.
@@ -59,9 +66,15 @@ pub fn reported_ks(n: usize) -> Vec<usize> {
     ks
 }
 
-/// One row per temperature of `run`. `outcomes` holds one outcome per lane (temperature-major,
-/// as [`LabRun::lanes`]); pass@k is reported when `tested` (the run had tests to run).
-pub fn summarize(run: &LabRun, outcomes: &[Outcome], tested: bool) -> Vec<TemperatureSummary> {
+/// One row per temperature of `run`. `outcomes` and `structures` hold one entry per lane
+/// (temperature-major, as [`LabRun::lanes`]; `structures` from [`super::judge::structures`]);
+/// pass@k is reported when `tested` (the run had tests to run).
+pub fn summarize(
+    run: &LabRun,
+    outcomes: &[Outcome],
+    structures: &[Option<String>],
+    tested: bool,
+) -> Vec<TemperatureSummary> {
     let greedy = run
         .lanes
         .iter()
@@ -86,6 +99,19 @@ pub fn summarize(run: &LabRun, outcomes: &[Outcome], tested: bool) -> Vec<Temper
                 .iter()
                 .map(|(l, _)| l.generation.tokens.clone())
                 .collect();
+            let shapes: std::collections::BTreeSet<&str> = run
+                .lanes
+                .iter()
+                .zip(structures)
+                .filter(|(l, _)| l.temperature_index == t)
+                .filter_map(|(_, s)| s.as_deref())
+                .collect();
+            let structured = run
+                .lanes
+                .iter()
+                .zip(structures)
+                .filter(|(l, s)| l.temperature_index == t && s.is_some())
+                .count();
             let n = lanes.len();
             let count = |o: Outcome| lanes.iter().filter(|(_, x)| **x == o).count();
             let passed = count(Outcome::Passed);
@@ -115,6 +141,8 @@ pub fn summarize(run: &LabRun, outcomes: &[Outcome], tested: bool) -> Vec<Temper
                 median_first_divergence: metrics::median_first_divergence(&tokens),
                 distinct_n: [1, 2, 3, 4].map(|k| metrics::distinct_n(&tokens, k)),
                 mean_edit_distance: metrics::mean_pairwise_edit_distance(&tokens),
+                distinct_structures: (structured > 0).then_some(shapes.len()),
+                structured,
                 pass_at: if tested {
                     reported_ks(n)
                         .into_iter()
@@ -143,6 +171,7 @@ mod tests {
             temperature,
             sample,
             seed: 0,
+            pieces: vec![],
             generation: Generation {
                 text: tokens.iter().map(|t| format!("<{t}>")).collect(),
                 token_probs: vec![0.5; tokens.len()],
@@ -184,7 +213,8 @@ mod tests {
             Outcome::Passed,
             Outcome::SyntaxError,
         ];
-        let rows = summarize(&run, &outcomes, true);
+        let shapes = [Some("a".into()), Some("a".into()), Some("a".into()), None];
+        let rows = summarize(&run, &outcomes, &shapes, true);
         assert_eq!(rows.len(), 2);
         let (cold, hot) = (&rows[0], &rows[1]);
         assert_eq!(
@@ -208,7 +238,18 @@ mod tests {
         let count = |o| hot.outcomes.iter().find(|(x, _)| *x == o).map(|(_, n)| *n);
         assert_eq!(count(Outcome::SyntaxError), Some(1));
         assert_eq!(count(Outcome::Timeout), Some(0));
-        assert!(summarize(&run, &outcomes, false)[1].pass_at.is_empty());
+        assert_eq!((cold.distinct_structures, cold.structured), (Some(1), 2));
+        assert_eq!((hot.distinct_structures, hot.structured), (Some(1), 1));
+        let none = [None, None, None, None];
+        assert_eq!(
+            summarize(&run, &outcomes, &none, true)[0].distinct_structures,
+            None
+        );
+        assert!(
+            summarize(&run, &outcomes, &shapes, false)[1]
+                .pass_at
+                .is_empty()
+        );
     }
 
     #[test]

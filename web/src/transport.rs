@@ -1,0 +1,57 @@
+//! How the UI reaches the engine: a module Web Worker (`kiln-worker_loader.js`, put next to the
+//! app by scripts/web_build.sh) spoken to in [`ToWorker`]/[`FromWorker`] messages, as JSON with
+//! any picked files beside it as `File` objects (which are not copied).
+
+use js_sys::{Array, Reflect};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{File, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+use crate::protocol::{FromWorker, ToWorker, decode, encode};
+
+/// Starts the worker. `on_message` gets every message it sends (or why one could not be read);
+/// `on_error` is called when the worker itself fails (its wasm trapped or did not load).
+pub fn spawn(
+    on_message: impl Fn(Result<FromWorker, String>) + 'static,
+    on_error: impl Fn(String) + 'static,
+) -> Result<Worker, String> {
+    let opts = WorkerOptions::new();
+    opts.set_type(WorkerType::Module);
+    let worker = Worker::new_with_options("./kiln-worker_loader.js", &opts)
+        .map_err(|e| format!("cannot start the engine worker: {e:?}"))?;
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let json = Reflect::get(&ev.data(), &JsValue::from_str("json"))
+            .ok()
+            .and_then(|j| j.as_string())
+            .unwrap_or_default();
+        on_message(decode::<FromWorker>(&json));
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        let message = Reflect::get(&e, &JsValue::from_str("message"))
+            .ok()
+            .and_then(|m| m.as_string())
+            .unwrap_or_else(|| "unknown error".into());
+        on_error(message);
+    });
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    on_error.forget();
+    Ok(worker)
+}
+
+/// Sends one message, with `files` beside it.
+pub fn send(worker: &Worker, msg: &ToWorker, files: &[File]) {
+    let o = js_sys::Object::new();
+    let _ = Reflect::set(
+        &o,
+        &JsValue::from_str("json"),
+        &JsValue::from_str(&encode(msg)),
+    );
+    let list = Array::new();
+    for f in files {
+        list.push(f);
+    }
+    let _ = Reflect::set(&o, &JsValue::from_str("files"), &list);
+    let _ = worker.post_message(&o);
+}
