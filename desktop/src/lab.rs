@@ -168,17 +168,7 @@ pub fn run(args: LabArgs) -> Result<()> {
         generated as f64 * 1000.0 / wall_ms.max(1e-3),
     );
     if let Some(b) = &record.invariance {
-        eprintln!(
-            "kiln: batch invariance at T=0: the greedy lane alone and in a {}-lane batch, {} steps: {}, max |Δlogit| {:.2e}",
-            b.lanes,
-            b.steps,
-            if b.same_tokens {
-                "the same tokens"
-            } else {
-                "DIFFERENT tokens"
-            },
-            b.max_abs_logit_diff
-        );
+        eprintln!("kiln: batch invariance at T=0: {}", b.summary());
     }
     if nothing_usable {
         bail!("no sample at any temperature gave usable code (--json shows every report)");

@@ -165,7 +165,7 @@ test('lab: columns, charts, native lanes, and a native record replayed in the br
     assert.match(charts, /outcomes/);
     const status = await page.textContent('#lab-status');
     assert.match(status, /6 lanes decoded together/);
-    assert.match(status, /batch invariance at T=0 \(6 lanes, \d+ steps\): the same tokens, max \|Δlogit\| 0\.0e0/);
+    assert.match(status, /batch invariance at T=0: the greedy lane alone and in a 6-lane batch, \d+ steps: the same tokens, max \|Δlogit\| 0\.0e0/);
     // The record, exported: the same lanes as the native run's.
     const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#lab-export')]);
     const browserRecord = JSON.parse(fs.readFileSync(await dl.path(), 'utf8'));

@@ -164,17 +164,7 @@ impl LabState {
                 status.push_str(" · samples that do not parse are not tested");
             }
             if let Some(b) = &record.invariance {
-                status.push_str(&format!(
-                    " · batch invariance at T=0 ({} lanes, {} steps): {}, max |Δlogit| {:.1e}",
-                    b.lanes,
-                    b.steps,
-                    if b.same_tokens {
-                        "the same tokens"
-                    } else {
-                        "DIFFERENT tokens"
-                    },
-                    b.max_abs_logit_diff
-                ));
+                status.push_str(&format!(" · batch invariance at T=0: {}", b.summary()));
             }
             match replayed {
                 Some(d) if d.is_empty() => {

@@ -24,6 +24,24 @@ pub struct BatchInvariance {
     pub max_abs_logit_diff: f32,
 }
 
+impl BatchInvariance {
+    /// In words, for the CLI and the playground: "the greedy lane alone and in a 6-lane batch,
+    /// 32 steps: the same tokens, max |Δlogit| 0.0e0".
+    pub fn summary(&self) -> String {
+        format!(
+            "the greedy lane alone and in a {}-lane batch, {} steps: {}, max |Δlogit| {:.1e}",
+            self.lanes,
+            self.steps,
+            if self.same_tokens {
+                "the same tokens"
+            } else {
+                "DIFFERENT tokens"
+            },
+            self.max_abs_logit_diff
+        )
+    }
+}
+
 fn argmax(row: &[f32]) -> u32 {
     let mut best = 0usize;
     for (i, &x) in row.iter().enumerate() {

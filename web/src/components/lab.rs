@@ -36,7 +36,8 @@ pub fn Lab(ui: Ui, form: Form) -> impl IntoView {
             <h2>"temperature lab"</h2>
             <p class="hint">"The prompt on the left at every temperature, "<i>"k"</i>" samples each, all decoded \
                 together from one prefilled prompt; each sample post-processed and, with tests, tested \
-                in the browser. Definitions: docs/LAB.md."</p>
+                in the browser. The mode, language, seed, max tokens and stop strings come from the left; the \
+                temperature slider, top-k, top-p and min-p do not (the lab sets them). Definitions: docs/LAB.md."</p>
             <div class="grid">
                 <label class="wide">"temperatures "<input type="text" id="lab-temps"
                     prop:value=move || f.lab_temps.get()

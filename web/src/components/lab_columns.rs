@@ -6,6 +6,7 @@
 
 use leptos::prelude::*;
 
+use super::code::{code_lines, diff_rows};
 use crate::lab_logic::{ColumnView, Divergence, LaneView, columns, metric_rows};
 use crate::state::{Ui, finish_text};
 
@@ -87,20 +88,7 @@ fn lane(l: LaneView) -> impl IntoView {
         <div class="lane" data-outcome=outcome.replace(' ', "-") data-lane=l.lane.to_string()>
             <div class="lane-head"><span class=format!("badge {}", outcome.replace(' ', "-"))>{outcome}</span>
                 " " {head}</div>
-            <div class="code">
-                {l.code.into_iter().map(|line| {
-                    let bad = !line.errors.is_empty();
-                    view! {
-                        <div class="line" class:bad=bad>
-                            <span class="ln">{line.number}</span><span class="src">{line.text}</span>
-                        </div>
-                        {line.errors.into_iter().map(|(col, msg)| view! {
-                            <div class="marker"><span class="ln"></span>
-                                <span class="src">{format!("{}^ {msg}", " ".repeat(col.saturating_sub(1)))}</span></div>
-                        }).collect_view()}
-                    }
-                }).collect_view()}
-            </div>
+            <div class="code">{code_lines(l.code)}</div>
             <p class="hint">{l.verdict}</p>
             <details class="lane-tokens">
                 <summary>"tokens (fainter = less likely; underlined: where it parts from greedy)"</summary>
@@ -120,12 +108,7 @@ fn lane(l: LaneView) -> impl IntoView {
             {l.diff.map(|d| view! {
                 <details class="lane-diff">
                     <summary>"diff against the greedy sample"</summary>
-                    <div class="code">
-                        {d.into_iter().map(|d| view! {
-                            <div class=match d.sign { '+' => "line add", '-' => "line del", _ => "line" }>
-                                <span class="ln">{d.sign.to_string()}</span><span class="src">{d.text}</span></div>
-                        }).collect_view()}
-                    </div>
+                    <div class="code">{diff_rows(d)}</div>
                 </details>
             })}
             {(!l.tests.is_empty()).then(|| view! {

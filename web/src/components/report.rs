@@ -5,6 +5,7 @@
 use kiln_engine::post::Language;
 use leptos::prelude::*;
 
+use super::code::{code_lines, diff_rows};
 use crate::logic::{annotate, diff_lines, split_tests};
 use crate::sandbox::{TEST_TIMEOUT_MS, run_one};
 use crate::state::{TestResult, Ui};
@@ -69,25 +70,11 @@ pub fn Report(ui: Ui) -> impl IntoView {
                         }).collect_view()}
                 </div>
                 <div id="view-checked" class="code" hidden=move || view_tab.get() != "checked">
-                    {lines.into_iter().map(|l| {
-                        let bad = !l.errors.is_empty();
-                        view! {
-                            <div class="line" class:bad=bad>
-                                <span class="ln">{l.number}</span><span class="src">{l.text}</span>
-                            </div>
-                            {l.errors.into_iter().map(|(col, msg)| view! {
-                                <div class="marker"><span class="ln"></span>
-                                    <span class="src">{format!("{}^ {}:{}: {msg}", " ".repeat(col - 1), l.number, col)}</span></div>
-                            }).collect_view()}
-                        }
-                    }).collect_view()}
+                    {code_lines(lines)}
                 </div>
                 <pre id="view-formatted" hidden=move || view_tab.get() != "formatted">{r.code.clone()}</pre>
                 <div id="view-diff" class="code" hidden=move || view_tab.get() != "diff">
-                    {diff.into_iter().map(|d| view! {
-                        <div class=match d.sign { '+' => "line add", '-' => "line del", _ => "line" }>
-                            <span class="ln">{d.sign.to_string()}</span><span class="src">{d.text}</span></div>
-                    }).collect_view()}
+                    {diff_rows(diff)}
                 </div>
                 <ul class="stages">{r.stages.iter().map(|s| view! {
                     <li class:changed=s.changed>{format!("{}: {}", s.stage, s.summary)}</li>
