@@ -85,7 +85,7 @@ impl LabState {
     }
 
     /// One lane's event from the worker.
-    pub fn apply_lane(&self, id: u64, lane: usize, event: Event, _piece: Option<String>) {
+    pub fn apply_lane(&self, id: u64, lane: usize, event: Event) {
         if self.running.get_untracked() != Some(id) {
             return;
         }

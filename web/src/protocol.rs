@@ -199,7 +199,8 @@ pub enum FromWorker {
         #[serde(default)]
         top_pieces: Vec<String>,
     },
-    /// One lane's event in a lab run (`Token` events carry no alternatives here).
+    /// One lane's event in a lab run (`Token` events carry no alternatives here; the tokens'
+    /// texts come with the finished run).
     Lane {
         /// The run's id.
         id: u64,
@@ -207,8 +208,6 @@ pub enum FromWorker {
         lane: usize,
         /// The engine's event.
         event: Event,
-        /// For `Token` events: the token's text.
-        piece: Option<String>,
     },
     /// A lab run ended (all lanes finished or were cancelled): every lane, each lane's
     /// post-processing report, and the batch-invariance check when the run has T = 0 and was not
@@ -346,7 +345,6 @@ mod tests {
                 id: 8,
                 lane: 3,
                 event: Event::Text { text: "x".into() },
-                piece: None,
             },
             FromWorker::Error {
                 id: None,

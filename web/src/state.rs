@@ -255,12 +255,7 @@ impl Ui {
                 top_pieces,
                 ..
             } => self.apply_event(event, piece, top_pieces),
-            FromWorker::Lane {
-                id,
-                lane,
-                event,
-                piece,
-            } => self.lab.apply_lane(id, lane, event, piece),
+            FromWorker::Lane { id, lane, event } => self.lab.apply_lane(id, lane, event),
             FromWorker::LabDone {
                 id,
                 run,

@@ -407,29 +407,18 @@ async fn lab(
     let engine = state.engine.borrow().clone().ok_or("no model is loaded")?;
     state.cancelled.set(None);
     let mut on_event = |lane: usize, event: Event| {
-        let (event, piece) = match event {
-            // The alternatives stay in the worker: a lab run streams many lanes at once.
+        // The alternatives stay in the worker: a lab run streams many lanes at once.
+        let event = match event {
             Event::Token {
                 id: token, prob, ..
-            } => (
-                Event::Token {
-                    id: token,
-                    prob,
-                    top: Vec::new(),
-                },
-                Some(engine.tokenizer().piece(token)),
-            ),
-            other => (other, None),
-        };
-        post(
-            scope,
-            &FromWorker::Lane {
-                id,
-                lane,
-                event,
-                piece,
+            } => Event::Token {
+                id: token,
+                prob,
+                top: Vec::new(),
             },
-        );
+            other => other,
+        };
+        post(scope, &FromWorker::Lane { id, lane, event });
         if state.cancelled.get() == Some(id) {
             ControlFlow::Break(())
         } else {
