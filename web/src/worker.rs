@@ -43,6 +43,17 @@ struct State {
     busy: Cell<bool>,
 }
 
+impl State {
+    /// Whether request `id` goes on after this token: not once the UI has cancelled it.
+    fn go_on(&self, id: u64) -> ControlFlow<()> {
+        if self.cancelled.get() == Some(id) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
 /// Installs the message handler and tells the UI the worker is listening.
 pub fn start() {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
@@ -375,11 +386,7 @@ async fn generate(
                 top_pieces,
             },
         );
-        if state.cancelled.get() == Some(id) {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        state.go_on(id)
     };
     let generation = engine
         .generate(request, &mut on_event)
@@ -419,11 +426,7 @@ async fn lab(
             other => other,
         };
         post(scope, &FromWorker::Lane { id, lane, event });
-        if state.cancelled.get() == Some(id) {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        state.go_on(id)
     };
     let run = engine
         .lab(request, &mut on_event)
@@ -434,7 +437,7 @@ async fn lab(
         .iter()
         .map(|lane| post_process(lane, post_opts))
         .collect();
-    let cancelled = state.cancelled.get() == Some(id);
+    let cancelled = state.go_on(id).is_break();
     let invariance = if !cancelled && request.temperatures.contains(&0.0) {
         let steps = request.request.max_tokens.min(32);
         let check = engine.batch_invariance(&request.request.prompt, run.lanes.len(), steps);
