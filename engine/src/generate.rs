@@ -6,13 +6,12 @@ use std::ops::ControlFlow;
 use burn::prelude::*;
 
 use crate::Engine;
-use crate::device::now_ms;
+use crate::batch::Batch;
 use crate::error::{Error, Result};
-use crate::lane::{Lane, Step};
 use crate::model::host;
 use crate::model::kv_cache::KvCache;
-use crate::request::{Event, Finish, GenerateRequest, Generation, Prompt, Timings};
-use crate::sampler::{Rng, SamplingParams};
+use crate::request::{Event, GenerateRequest, Generation, Prompt};
+use crate::sampler::SamplingParams;
 
 impl Engine {
     /// The prompt's token ids (chat prompts are rendered with the model's template first).
@@ -59,106 +58,28 @@ impl Engine {
         lanes: &[SamplingParams],
         on_event: &mut dyn FnMut(usize, Event) -> ControlFlow<()>,
     ) -> Result<Vec<Generation>> {
-        let prompt = self.prompt_tokens(&req.prompt)?;
-        let n_ctx = self.model.max_positions();
-        if prompt.is_empty() {
-            return Err(Error::EmptyPrompt);
-        }
-        if prompt.len() >= n_ctx {
-            return Err(Error::PromptTooLong {
-                len: prompt.len(),
-                max: n_ctx,
-            });
-        }
-        if lanes.is_empty() || lanes.len() > MAX_LANES {
-            return Err(Error::Param {
-                name: "lanes",
-                value: lanes.len().to_string(),
-                expected: "1 to 256 lanes",
-            });
-        }
-        let mut state = lanes
-            .iter()
-            .map(|sampling| Lane::new(req, sampling, &prompt, Rng::new(sampling.seed)))
-            .collect::<Result<Vec<_>>>()?;
-
-        let mut cache = self.new_cache();
-        let t0 = now_ms();
-        let first = self.step_one(&prompt, &mut cache).await?;
-        let prefill_ms = now_ms() - t0;
-        if lanes.len() > 1 {
-            cache.widen(lanes.len())?;
-        }
-
-        let t1 = now_ms();
-        let mut finishes: Vec<Option<(Finish, f64)>> = vec![None; lanes.len()];
-        // The lanes in the batch, in batch order, and the logits row of each.
-        let mut live: Vec<usize> = (0..lanes.len()).collect();
-        let mut logits: Vec<Vec<f32>> = vec![first; lanes.len()];
-        while !live.is_empty() {
-            let mut next = Vec::with_capacity(live.len());
-            let mut keep = Vec::with_capacity(live.len());
-            for (&l, row) in live.iter().zip(&logits) {
-                let step = state[l].advance(&self.tokenizer, row, &mut |e| on_event(l, e))?;
-                let done = match step {
-                    Step::Next(_) if cache.len() >= n_ctx => Some(Finish::ContextFull),
-                    Step::Next(id) => {
-                        next.push(vec![id]);
-                        None
-                    }
-                    Step::Done(finish) => Some(finish),
-                };
-                if let Some(finish) = done {
-                    state[l].finish(&self.tokenizer, finish, &mut |e| on_event(l, e))?;
-                    let decode_ms = if state[l].tokens.len() > 1 {
-                        now_ms() - t1
-                    } else {
-                        0.0
-                    };
-                    let _ = on_event(
-                        l,
-                        Event::Done {
-                            finish,
-                            timings: lane_timings(&prompt, prefill_ms, &state[l].tokens, decode_ms),
-                        },
-                    );
-                    finishes[l] = Some((finish, decode_ms));
+        let mut batch = Batch::new(self);
+        batch.admit(0, req, lanes).await?;
+        let mut done: Vec<Option<Generation>> = vec![None; lanes.len()];
+        while !batch.is_empty() {
+            for f in batch.step(&mut |_, lane, e| on_event(lane, e)).await? {
+                if let Some(slot) = done.get_mut(f.lane) {
+                    *slot = Some(f.generation);
                 }
-                keep.push(done.is_none());
             }
-            if next.is_empty() {
-                break;
-            }
-            if keep.contains(&false) {
-                cache.retain(&keep)?;
-                let mut flags = keep.iter();
-                live.retain(|_| flags.next().copied().unwrap_or(false));
-            }
-            // In a browser worker this is where a Cancel message gets delivered.
-            crate::device::yield_now().await;
-            logits = self.step(&next, &mut cache).await?;
         }
-        state
-            .into_iter()
-            .zip(finishes)
-            .map(|(lane, done)| {
-                let (finish, decode_ms) =
-                    done.ok_or_else(|| Error::Readback("a lane ended without a finish".into()))?;
-                Ok(Generation {
-                    timings: lane_timings(&prompt, prefill_ms, &lane.tokens, decode_ms),
-                    text: lane.text,
-                    tokens: lane.tokens,
-                    prompt_tokens: prompt.clone(),
-                    finish,
-                    token_probs: lane.probs,
-                    token_entropies: lane.entropies,
-                })
-            })
+        done.into_iter()
+            .map(|g| g.ok_or_else(|| Error::Readback("a lane ended without a finish".into())))
             .collect()
     }
 
+    /// Positions the model can hold (the usable context).
+    pub(crate) fn max_positions(&self) -> usize {
+        self.model.max_positions()
+    }
+
     /// [`Engine::step`] for a single lane.
-    async fn step_one(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+    pub(crate) async fn step_one(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
         let mut rows = self.step(&[tokens.to_vec()], cache).await?;
         rows.pop()
             .ok_or_else(|| Error::Readback("no logits row".into()))
@@ -211,9 +132,10 @@ impl Engine {
             });
         }
         let max = self.model.max_positions();
-        if cache.len() + s > max {
+        let longest = cache.lane_lens().into_iter().max().unwrap_or(0);
+        if longest + s > max {
             return Err(Error::PromptTooLong {
-                len: cache.len() + s,
+                len: longest + s,
                 max,
             });
         }
@@ -283,12 +205,3 @@ async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
 
 /// The most lanes one call decodes together (the lab's temperatures × samples).
 pub(crate) const MAX_LANES: usize = 256;
-
-fn lane_timings(prompt: &[u32], prefill_ms: f64, tokens: &[u32], decode_ms: f64) -> Timings {
-    Timings {
-        prompt_tokens: prompt.len(),
-        prefill_ms,
-        generated_tokens: tokens.len(),
-        decode_ms,
-    }
-}

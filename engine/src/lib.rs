@@ -5,6 +5,7 @@
 //! → [`Event`]s. The engine reads bytes, not paths, starts no threads, and reads from the device
 //! only asynchronously, so the same code runs natively and in wasm.
 
+mod batch;
 mod chat;
 mod device;
 mod error;
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use batch::{Batch, Finished};
 pub use burn;
 pub use chat::{ChatTemplate, Message};
 pub use device::{

@@ -639,3 +639,80 @@ fn lab_lanes_on_the_real_model_match_the_same_lanes_run_alone() {
     // The greedy path is the most certain: its tokens are more likely than T = 1.5's.
     assert!(rows[0].mean_logprob > rows[2].mean_logprob, "{rows:?}");
 }
+
+#[test]
+fn requests_joining_a_running_batch_get_the_tokens_they_get_alone() {
+    use kiln_engine::Batch;
+    let Some(path) = default_model() else { return };
+    let engine = load(&read_model(&path), DeviceChoice::Cpu).expect("load");
+    let request = |text: &str, seed: u64, temperature: f32| GenerateRequest {
+        prompt: Prompt::Raw(text.into()),
+        sampling: SamplingParams {
+            temperature,
+            seed,
+            ..SamplingParams::greedy()
+        },
+        max_tokens: 24,
+        stop: vec![],
+        ignore_eos: false,
+        stop_on_repetition: false,
+    };
+    // Prompts of different lengths, greedy and sampled, one with two lanes; each joins when
+    // the ones before it have decoded a few steps, so every lane sits at its own position.
+    let reqs = [
+        request("def fibonacci(n):", 1, 0.0),
+        request(
+            "# A function that reverses a string\ndef reverse(s):",
+            2,
+            0.8,
+        ),
+        request("The capital of France is", 3, 0.0),
+    ];
+    let lanes = [
+        vec![reqs[0].sampling.clone()],
+        vec![
+            reqs[1].sampling.clone(),
+            SamplingParams {
+                seed: 99,
+                ..reqs[1].sampling.clone()
+            },
+        ],
+        vec![reqs[2].sampling.clone()],
+    ];
+    let mut batch = Batch::new(&engine);
+    assert!(batch.can_join());
+    let mut got: Vec<Vec<Option<Vec<u32>>>> = lanes.iter().map(|l| vec![None; l.len()]).collect();
+    let mut admitted = 0;
+    let mut steps = 0;
+    while admitted < reqs.len() || !batch.is_empty() {
+        if admitted < reqs.len() && steps % 5 == 0 {
+            block_on(batch.admit(admitted as u64, &reqs[admitted], &lanes[admitted]))
+                .expect("admit");
+            admitted += 1;
+        }
+        for f in block_on(batch.step(&mut |_, _, _| ControlFlow::Continue(()))).expect("step") {
+            got[f.tag as usize][f.lane] = Some(f.generation.tokens);
+        }
+        steps += 1;
+    }
+    for (r, (req, lanes)) in reqs.iter().zip(&lanes).enumerate() {
+        for (l, sampling) in lanes.iter().enumerate() {
+            let alone = GenerateRequest {
+                sampling: sampling.clone(),
+                ..req.clone()
+            };
+            let want = block_on(engine.generate(&alone, &mut |_| ControlFlow::Continue(())))
+                .expect("alone")
+                .tokens;
+            assert_eq!(got[r][l].as_ref(), Some(&want), "request {r} lane {l}");
+        }
+    }
+    // A refused request changes nothing: the batch still runs what it had.
+    let too_long = GenerateRequest {
+        prompt: Prompt::Tokens(vec![1; engine.info().n_ctx]),
+        ..reqs[0].clone()
+    };
+    block_on(batch.admit(7, &reqs[0], &lanes[0])).expect("admit");
+    assert!(block_on(batch.admit(8, &too_long, &lanes[0])).is_err());
+    assert_eq!(batch.len(), 1);
+}

@@ -94,7 +94,15 @@ fn layer(
         head_dim: a.head_dim,
     };
     let (qw, kvw) = (heads.n_heads * heads.head_dim, heads.kv_width());
-    let start = cache.len();
+    let lanes = cache.host_lanes(b, kvw);
+    if lanes.len() != b {
+        return Err(Error::Kernel(format!(
+            "{b} lanes stepped on a cache of {}",
+            lanes.len()
+        )));
+    }
+    // Each lane's next position: lanes of a server's batch hold histories of their own length.
+    let starts: Vec<usize> = lanes.iter().map(|(k, _)| k.values() / kvw).collect();
 
     let mut h = x.to_vec();
     let norm = &block.input_layernorm;
@@ -107,18 +115,12 @@ fn layer(
         .zip(k.chunks_exact_mut(kvw))
         .enumerate()
     {
-        let (cos, sin) = rope.at(start + i % s)?;
+        let (cos, sin) = rope.at(starts[i / s] + i % s)?;
         ops::rope(qr, cos, sin);
         ops::rope(kr, cos, sin);
     }
     let mut y = vec![0.0f32; q.len()]; // [b, s, n_heads * d]
     let lanes = cache.host_lanes(b, kvw);
-    if lanes.len() != b {
-        return Err(Error::Kernel(format!(
-            "{b} lanes stepped on a cache of {}",
-            lanes.len()
-        )));
-    }
     for (lane, (kc, vc)) in lanes.iter_mut().enumerate() {
         let (rows, qrows) = (
             lane * s * kvw..(lane + 1) * s * kvw,
@@ -131,7 +133,7 @@ fn layer(
             &q[qrows.clone()],
             &kc.segments(),
             &vc.segments(),
-            start,
+            starts[lane],
             &mut y[qrows],
         )
         .map_err(|e| Error::Kernel(e.to_string()))?;

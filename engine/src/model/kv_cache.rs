@@ -5,7 +5,9 @@
 //! place — appended to a buffer that grows by doubling, never re-concatenated — behind segments
 //! shared with its forks: `fork` freezes what a lane has so far into a shared segment, so that
 //! temperature-lab lanes forked from one prefilled prompt copy nothing, then each appends only
-//! its own tokens.
+//! its own tokens. Host lanes may hold histories of different lengths (continuous batching: a
+//! server's requests [`join`](KvCache::join) a running batch and leave it); device lanes always
+//! share one length.
 
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ pub(crate) struct HostRows {
 
 impl HostRows {
     /// Values held.
-    fn values(&self) -> usize {
+    pub(crate) fn values(&self) -> usize {
         self.shared.iter().map(|s| s.len()).sum::<usize>() + self.own.len()
     }
 
@@ -61,7 +63,8 @@ pub struct LayerCache {
 }
 
 impl LayerCache {
-    /// Cached positions.
+    /// Cached positions (of the first lane: every device lane, and every lane of a cache filled
+    /// by one prompt, has the same; see [`LayerCache::lane_lens`]).
     pub fn len(&self) -> usize {
         match (&self.kv, self.host.first()) {
             (Some((k, _)), _) => k.dims()[2],
@@ -73,6 +76,37 @@ impl LayerCache {
     /// Whether nothing is cached yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Cached positions of each lane.
+    pub fn lane_lens(&self) -> Vec<usize> {
+        match &self.kv {
+            Some((k, _)) => vec![k.dims()[2]; k.dims()[0]],
+            None if self.width > 0 => self
+                .host
+                .iter()
+                .map(|(k, _)| k.values() / self.width)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Moves `other`'s lanes after this cache's (host rows move, nothing is copied). Device
+    /// lanes cannot join a non-empty cache: their tensors share one length.
+    fn join(&mut self, other: LayerCache) -> Result<()> {
+        if self.batch().is_none() {
+            *self = other;
+            return Ok(());
+        }
+        if self.kv.is_some() || other.kv.is_some() || self.width != other.width {
+            return Err(Error::Param {
+                name: "lanes",
+                value: "a cache joining a non-empty one".into(),
+                expected: "host-path caches of the same model (device lanes share one length)",
+            });
+        }
+        self.host.extend(other.host);
+        Ok(())
     }
 
     /// Lanes held, once something is cached.
@@ -174,6 +208,30 @@ impl KvCache {
     /// Lanes the cache holds, once something is cached.
     pub fn batch(&self) -> Option<usize> {
         self.layers.first().and_then(LayerCache::batch)
+    }
+
+    /// Cached positions of each lane (= each lane's next position).
+    pub fn lane_lens(&self) -> Vec<usize> {
+        self.layers
+            .first()
+            .map_or_else(Vec::new, LayerCache::lane_lens)
+    }
+
+    /// Appends `other`'s lanes after this cache's, in order: a request prefilled on its own
+    /// joins a running batch. Host path only once this cache holds lanes (see
+    /// [`LayerCache::join`]).
+    pub fn join(&mut self, other: KvCache) -> Result<()> {
+        if other.layers.len() != self.layers.len() {
+            return Err(Error::Param {
+                name: "lanes",
+                value: format!("a cache of {} layers", other.layers.len()),
+                expected: "a cache of the same model",
+            });
+        }
+        for (l, o) in self.layers.iter_mut().zip(other.layers) {
+            l.join(o)?;
+        }
+        Ok(())
     }
 
     /// An independent copy that shares what is cached so far: device tensors are
