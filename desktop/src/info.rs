@@ -61,4 +61,3 @@ pub fn info(model: Option<PathBuf>) -> Result<()> {
     }
     Ok(())
 }
-

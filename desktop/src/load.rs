@@ -93,4 +93,3 @@ pub fn load_hashed(args: &ModelArgs, hash: bool) -> Result<(Engine, u64, files::
     }
     Ok((engine, size, hashes))
 }
-

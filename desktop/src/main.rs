@@ -10,6 +10,8 @@ mod lab;
 mod load;
 mod post;
 mod pull;
+#[cfg(feature = "serve")]
+mod serve;
 mod tokenize;
 
 use std::path::PathBuf;
@@ -53,6 +55,11 @@ enum Command {
         /// Text file (default: stdin).
         file: Option<PathBuf>,
     },
+    /// Serve the model over an OpenAI-compatible HTTP API on 127.0.0.1 (/v1/models,
+    /// /v1/completions, /v1/chat/completions; streaming, n, logprobs, suffix), concurrent
+    /// requests decoded together.
+    #[cfg(feature = "serve")]
+    Serve(serve::ServeArgs),
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1) into the model directory.
     Pull,
     /// Syntax-check a source file (Python, JavaScript, TypeScript, Rust, JSON), optionally
@@ -81,6 +88,8 @@ fn run() -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Tokenize { model, file } => tokenize::tokenize(model, file),
         Command::Pull => pull::pull(),
+        #[cfg(feature = "serve")]
+        Command::Serve(a) => serve::run(a),
         Command::Check {
             file,
             format,

@@ -19,4 +19,3 @@ pub fn pull() -> Result<()> {
     }
     Ok(())
 }
-

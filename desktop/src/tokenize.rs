@@ -21,4 +21,3 @@ pub fn tokenize(model: Option<PathBuf>, file: Option<PathBuf>) -> Result<()> {
     println!("{}", serde_json::to_string(&ids)?);
     Ok(())
 }
-

@@ -72,6 +72,14 @@ impl<'e> Batch<'e> {
         self.seqs.is_empty()
     }
 
+    /// Prompt tokens of the request admitted with `tag`, while any of its lanes decodes.
+    pub fn prompt_len(&self, tag: u64) -> Option<usize> {
+        self.seqs
+            .iter()
+            .find(|s| s.tag == tag)
+            .map(|s| s.prompt.len())
+    }
+
     /// Whether a request can join now: always on the host path, only into an empty batch on the
     /// device path (whose lanes share one cache length).
     pub fn can_join(&self) -> bool {

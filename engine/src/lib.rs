@@ -9,6 +9,7 @@ mod batch;
 mod chat;
 mod device;
 mod error;
+mod fim;
 pub mod format;
 mod generate;
 pub mod lab;
@@ -34,6 +35,7 @@ pub use device::{
     memory_read_gb_s, now_ms, yield_now,
 };
 pub use error::{Error, Result};
+pub use fim::{fim_prompt, fim_tokens};
 pub use model::config::ModelConfig;
 pub use model::kv_cache::KvCache;
 pub use model::load::ModelFiles;

@@ -83,6 +83,12 @@ impl RequestSettings {
 
     /// The generation request, checked (sampling parameters, token limit).
     pub fn request(&self) -> Result<GenerateRequest> {
+        self.request_with(self.prompt())
+    }
+
+    /// [`request`](Self::request) for a prompt given whole (a conversation, token ids, a
+    /// fill-in-the-middle prompt: the server's requests) instead of [`prompt`](Self::prompt).
+    pub fn request_with(&self, prompt: Prompt) -> Result<GenerateRequest> {
         self.sampling.validate()?;
         if self.max_tokens == 0 {
             return Err(crate::Error::Param {
@@ -92,7 +98,7 @@ impl RequestSettings {
             });
         }
         Ok(GenerateRequest {
-            prompt: self.prompt(),
+            prompt,
             sampling: self.sampling.clone(),
             max_tokens: self.max_tokens,
             stop: self.stop_strings(),
