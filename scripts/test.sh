@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln/target}"
-export KILN_REQUIRE_MODEL=1 KILN_REQUIRE_GPU=1 KILN_REQUIRE_DATA=1 KILN_REQUIRE_SANDBOX=1
+export KILN_REQUIRE_MODEL=1 KILN_REQUIRE_GPU=1 KILN_REQUIRE_DATA=1 KILN_REQUIRE_SANDBOX=1 KILN_REQUIRE_OPENAI=1
 
 bash scripts/setup.sh test
 export PATH="$HOME/.cache/kiln/tools/bin:$PATH"
