@@ -20,8 +20,9 @@ use kiln_engine::post::Language;
 use kiln_engine::sampler::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::lab::{decode, judge};
-use crate::{ModelArgs, load_hashed, post};
+use crate::lab::judge;
+use crate::source::{EndpointArgs, Source};
+use crate::{ModelArgs, post};
 
 /// `kiln eval` flags.
 #[derive(Args)]
@@ -59,6 +60,8 @@ pub struct EvalArgs {
     /// Print the table as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    endpoint: EndpointArgs,
 }
 
 /// What a results file's first line records: a resumed run must match it.
@@ -153,8 +156,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(n) = args.limit {
         set.truncate(n);
     }
-    let (engine, _, hashes) = load_hashed(&args.model, true)?;
-    let chat = !args.completion && engine.chat_template().is_some();
+    let (source, hashes) = Source::open(&args.model, &args.endpoint, true)?;
+    let chat = !args.completion && source.has_chat();
     let settings = Settings {
         set: args.set.clone(),
         model_sha256: hashes.clone(),
@@ -237,7 +240,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             ..RequestSettings::default()
         };
         let req = LabRequest::new(&settings, args.temps.clone(), args.samples)?;
-        let run = decode(&engine, &req, true)?;
+        let run = source.lab(&req, true)?;
         let post_opts = settings.post_options().unwrap_or_default();
         // A chat answer is the function alone; the prompt's imports (`from typing import List`)
         // go before it, as HumanEval's own harness has them before the completion.

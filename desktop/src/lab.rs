@@ -19,6 +19,7 @@ use kiln_engine::post::{Language, PostOptions, PostReport};
 use kiln_engine::{Engine, Event, GenerateRequest, RequestSettings};
 
 use crate::generate::{prompt_text, typed_stops};
+use crate::source::{EndpointArgs, Source};
 use crate::{ModelArgs, load_hashed, post};
 
 /// Which sampling stages run beside the temperature.
@@ -81,6 +82,8 @@ pub struct LabArgs {
     svg: Option<std::path::PathBuf>,
     #[command(flatten)]
     post_args: post::PostArgs,
+    #[command(flatten)]
+    endpoint: EndpointArgs,
 }
 
 /// Runs the lab and prints its table (or the JSON record).
@@ -113,8 +116,8 @@ pub fn run(args: LabArgs) -> Result<()> {
     // The request and the post-processing options are checked before the model is loaded.
     let req = LabRequest::new(&settings, args.temps.clone(), args.samples)?;
     let post_opts = settings.post_options().unwrap_or_default();
-    let (engine, _, hashes) = load_hashed(&args.model, args.json)?;
-    let run = decode(&engine, &req, args.model.quiet)?;
+    let (source, hashes) = Source::open(&args.model, &args.endpoint, args.json)?;
+    let run = source.lab(&req, args.model.quiet)?;
     let lanes = run.lanes.len();
 
     let tests = args.post_args.test_cases()?;
@@ -129,7 +132,10 @@ pub fn run(args: LabArgs) -> Result<()> {
         &testing,
     )?;
     testing.finish_and_clear();
-    let invariance = if !args.no_invariance && req.temperatures.contains(&0.0) {
+    let invariance = if let Some(engine) = source.local()
+        && !args.no_invariance
+        && req.temperatures.contains(&0.0)
+    {
         Some(block_on(engine.batch_invariance(
             &req.request.prompt,
             lanes,
@@ -141,12 +147,17 @@ pub fn run(args: LabArgs) -> Result<()> {
     let prompt_tokens = run
         .lanes
         .first()
-        .map_or(0, |l| l.generation.prompt_tokens.len());
+        .map_or(0, |l| l.generation.timings.prompt_tokens);
+    let where_ = if source.local().is_some() {
+        "decoded together"
+    } else {
+        "decoded on the endpoint"
+    };
     let wall_ms = run.wall_ms;
     if args.versus_sequential {
-        versus_sequential(&engine, &req, &run)?;
+        versus_sequential(source.require_local("--versus-sequential")?, &req, &run)?;
     }
-    let meta = RecordMeta::new(&engine, hashes);
+    let meta = source.meta(hashes);
     let record = LabRecord::new(meta, run, &reports, tested, invariance);
     if let Some(path) = &args.svg {
         std::fs::write(path, kiln_engine::lab::chart::svg(&record.summary))
@@ -160,7 +171,7 @@ pub fn run(args: LabArgs) -> Result<()> {
         print_table(&record.summary, tested)?;
     }
     eprintln!(
-        "kiln: {lanes} lanes ({} temperatures × {}) decoded together: {generated} tokens in {:.1} s \
+        "kiln: {lanes} lanes ({} temperatures × {}) {where_}: {generated} tokens in {:.1} s \
          ({:.1} tok/s over all lanes), prompt of {prompt_tokens} tokens prefilled once",
         req.temperatures.len(),
         req.samples,

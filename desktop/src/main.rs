@@ -2,6 +2,8 @@
 //! model. Everything runs through kiln-engine's async API; this binary `block_on`s at the top.
 
 mod bench;
+#[cfg(feature = "serve")]
+mod endpoint;
 mod eval;
 mod files;
 mod generate;
@@ -12,6 +14,7 @@ mod post;
 mod pull;
 #[cfg(feature = "serve")]
 mod serve;
+mod source;
 mod tokenize;
 
 use std::path::PathBuf;

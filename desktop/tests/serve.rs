@@ -798,3 +798,68 @@ fn the_openai_python_client_gets_what_it_expects() {
         "{stdout}"
     );
 }
+
+#[test]
+fn kiln_eval_against_an_endpoint_scores_like_the_local_engine() {
+    let Some(s) = Server::start(&[]) else { return };
+    let model = kiln_tests::default_model().expect("model");
+    let eval = |endpoint: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        c.args([
+            "eval", "--set", "easy", "--limit", "6", "--temps", "0", "-n", "2",
+        ])
+        .args([
+            "--max-tokens",
+            "160",
+            "--json",
+            "-q",
+            "--device",
+            "cpu",
+            "--model",
+        ])
+        .arg(&model)
+        .env("KILN_API_KEY", KEY);
+        if let Some(url) = endpoint {
+            c.args(["--endpoint", url]);
+        }
+        let out = c.output().expect("kiln eval");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("eval JSON")
+    };
+    let local = eval(None);
+    let remote = eval(Some(&format!("http://{}/v1", s.addr)));
+    assert_eq!(
+        remote, local,
+        "greedy pass counts through kiln serve vs local"
+    );
+    let passed = local[0]["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o[0] == "passed")
+        .map(|o| o[1].as_u64().unwrap());
+    assert!(passed.is_some_and(|p| p > 0), "{local}");
+    // A wrong key is a clear error, not a score.
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "eval", "--set", "easy", "--limit", "1", "--temps", "0", "-n", "1", "-q",
+        ])
+        .args([
+            "--endpoint",
+            &format!("http://{}/v1", s.addr),
+            "--api-key",
+            "wrong",
+        ])
+        .output()
+        .expect("kiln eval");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
