@@ -124,8 +124,14 @@ CMAKE_ARGS=(
     -DLLAMA_OPENSSL=OFF
     -DLLAMA_BUILD_NUMBER=0 -DLLAMA_BUILD_COMMIT="$LLAMA_CPP_COMMIT"
 )
-if [[ "${KILN_LLAMA_CLI:-0}" == "1" ]]; then
-    CMAKE_ARGS+=(-DLLAMA_BUILD_SERVER=ON); TARGETS+=(llama-cli)
+# KILN_LLAMA_CLI=1 adds llama-cli; KILN_LLAMA_SERVER=1 adds llama-server (the peer of
+# `kiln serve` in docs/PERFORMANCE.md). Either turns the server option on in an existing build
+# directory by configuring it again in place: what is built stays built.
+SERVER_MARK="$BUILD/.kiln-server-on"
+if [[ "${KILN_LLAMA_CLI:-0}" == "1" || "${KILN_LLAMA_SERVER:-0}" == "1" ]]; then
+    CMAKE_ARGS+=(-DLLAMA_BUILD_SERVER=ON)
+    [[ "${KILN_LLAMA_CLI:-0}" == "1" ]] && TARGETS+=(llama-cli)
+    [[ "${KILN_LLAMA_SERVER:-0}" == "1" ]] && TARGETS+=(llama-server)
 else
     CMAKE_ARGS+=(-DLLAMA_BUILD_SERVER=OFF)
 fi
@@ -138,6 +144,12 @@ if [[ ! -f "$BUILD/build.ninja" || ! -f "$MARK" ]]; then
     rm -rf "$BUILD"
     "$CMAKE" -S "$LLAMA_SRC" -B "$BUILD" "${CMAKE_ARGS[@]}" >&2
     touch "$MARK"
+    rm -f "$SERVER_MARK"
+fi
+if [[ " ${CMAKE_ARGS[*]} " == *" -DLLAMA_BUILD_SERVER=ON "* && ! -f "$SERVER_MARK" ]]; then
+    log "turning on llama.cpp's server targets in $BUILD"
+    "$CMAKE" -S "$LLAMA_SRC" -B "$BUILD" "${CMAKE_ARGS[@]}" >&2
+    touch "$SERVER_MARK"
 fi
 t0=$(date +%s)
 log "building ${TARGETS[*]} (nice -n $NICE, -j $JOBS)"

@@ -35,7 +35,7 @@ pub use device::{
     memory_read_gb_s, now_ms, yield_now,
 };
 pub use error::{Error, Result};
-pub use fim::{fim_prompt, fim_tokens};
+pub use fim::{fim_prompt, fim_text, fim_tokens};
 pub use model::config::ModelConfig;
 pub use model::kv_cache::KvCache;
 pub use model::load::ModelFiles;

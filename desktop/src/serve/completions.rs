@@ -115,7 +115,7 @@ fn prompt(state: &AppState, p: PromptField, suffix: Option<&str>) -> Result<Prom
             "suffix needs a text prompt, not token ids",
         ));
     };
-    let Some([pre, suf, mid]) = state.model.fim else {
+    let Some(fim) = state.model.fim else {
         return Err(ApiError::param(
             "suffix",
             format!(
@@ -126,7 +126,7 @@ fn prompt(state: &AppState, p: PromptField, suffix: Option<&str>) -> Result<Prom
             ),
         ));
     };
-    Ok(Prompt::Raw(format!("{pre}{prefix}{suf}{suffix}{mid}")))
+    Ok(Prompt::Raw(kiln_engine::fim_text(fim, &prefix, suffix)))
 }
 
 /// The legacy completion shape.

@@ -73,6 +73,8 @@ pub struct Common {
     pub repeat_last_n: Option<usize>,
     /// kiln: end a choice once its text degenerates into repetition (`finish_reason` "stop").
     pub stop_on_repetition: bool,
+    /// kiln (and llama-server): keep going past end-of-generation tokens (benchmarks).
+    pub ignore_eos: bool,
 }
 
 impl Common {
@@ -162,9 +164,10 @@ impl Common {
             allow_repetition: !self.stop_on_repetition,
             ..RequestSettings::default()
         };
-        let request = settings
+        let mut request = settings
             .request_with(prompt)
             .map_err(|e| ApiError::from_engine(&e))?;
+        request.ignore_eos = self.ignore_eos;
         let lanes = (0..n)
             .map(|i| SamplingParams {
                 seed: if i == 0 {
