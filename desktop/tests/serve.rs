@@ -863,3 +863,53 @@ fn kiln_eval_against_an_endpoint_scores_like_the_local_engine() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_lab_endpoint_answers_a_record_like_kiln_lab() {
+    let Some(s) = Server::start(&[]) else { return };
+    let prompt = "Write a Python function that returns the factorial of n.";
+    let r = s.post(
+        "/kiln/v1/lab",
+        &json!({"prompt": prompt, "chat": true, "language": "python",
+                "temperatures": [0, 1.2], "k": 3, "max_tokens": 48, "seed": 5}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rec = r.json();
+    let lanes = rec["run"]["lanes"].as_array().unwrap();
+    assert_eq!(lanes.len(), 6);
+    assert_eq!(rec["summary"].as_array().unwrap().len(), 2);
+    assert_eq!(rec["summary"][0]["distinct_outputs"], 1, "T=0 lanes agree");
+    // The same run with kiln lab --json on the local engine: identical lanes.
+    let model = kiln_tests::default_model().expect("model");
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "lab", "--chat", "--lang", "python", "--temps", "0,1.2", "-k", "3", "-n", "48",
+        ])
+        .args([
+            "-s",
+            "5",
+            "--json",
+            "-q",
+            "--no-invariance",
+            "--device",
+            "cpu",
+            "--model",
+        ])
+        .arg(model)
+        .arg(prompt)
+        .output()
+        .expect("kiln lab");
+    let local: Value = serde_json::from_slice(&out.stdout).expect("lab JSON");
+    for (a, b) in lanes.iter().zip(local["run"]["lanes"].as_array().unwrap()) {
+        assert_eq!(
+            a["generation"]["tokens"], b["generation"]["tokens"],
+            "lane {}",
+            a["sample"]
+        );
+        assert_eq!(a["pieces"], b["pieces"]);
+    }
+    assert_eq!(rec["outcomes"], local["outcomes"]);
+    let bad = s.post("/kiln/v1/lab", &json!({"prompt": "x", "k": 0}));
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["error"]["param"], "samples");
+}

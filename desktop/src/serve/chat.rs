@@ -178,9 +178,9 @@ impl Shape for ChatShape {
     fn choice(&self, index: usize, c: &Choice) -> Value {
         json!({
             "index": index,
-            "message": {"role": "assistant", "content": c.text},
+            "message": {"role": "assistant", "content": c.generation.text},
             "logprobs": if c.logprobs.is_empty() { Value::Null } else { self.logprobs(&c.logprobs) },
-            "finish_reason": c.finish_reason,
+            "finish_reason": c.finish_reason(),
         })
     }
 

@@ -164,9 +164,9 @@ impl Shape for Legacy {
     fn choice(&self, index: usize, c: &Choice) -> Value {
         json!({
             "index": index,
-            "text": c.text,
+            "text": c.generation.text,
             "logprobs": if c.logprobs.is_empty() { Value::Null } else { self.logprobs(&c.logprobs, 0) },
-            "finish_reason": c.finish_reason,
+            "finish_reason": c.finish_reason(),
         })
     }
 

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
-use kiln_engine::{Finish, GenerateRequest, SamplingParams};
+use kiln_engine::{Finish, GenerateRequest, Generation, SamplingParams};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -63,14 +63,17 @@ pub struct TokenLogprob {
 /// A finished choice.
 #[derive(Debug, Clone)]
 pub struct Choice {
-    /// The text.
-    pub text: String,
-    /// OpenAI's `finish_reason`.
-    pub finish_reason: &'static str,
+    /// What the lane produced: text, tokens, probabilities, how it ended.
+    pub generation: Generation,
     /// Per token, when logprobs were asked for.
     pub logprobs: Vec<TokenLogprob>,
-    /// Tokens generated.
-    pub completion_tokens: usize,
+}
+
+impl Choice {
+    /// OpenAI's `finish_reason`.
+    pub fn finish_reason(&self) -> &'static str {
+        finish_reason(self.generation.finish)
+    }
 }
 
 /// How an endpoint wraps its choices.
@@ -110,7 +113,7 @@ fn response_id(prefix: &str) -> String {
 }
 
 /// Queues a job and waits until the engine has admitted it; the receiver then brings its text.
-async fn submit(
+pub async fn submit(
     state: &AppState,
     request: GenerateRequest,
     lanes: Vec<SamplingParams>,
@@ -184,7 +187,7 @@ pub async fn answer(
         return Ok(Sse::new(body).into_response());
     }
     let choices = collect(rx, n).await?;
-    let completion: usize = choices.iter().map(|c| c.completion_tokens).sum();
+    let completion: usize = choices.iter().map(|c| c.generation.tokens.len()).sum();
     let (object, _) = shape.objects();
     Ok(axum::Json(json!({
         "id": head.id,
@@ -212,7 +215,7 @@ fn usage(prompt: usize, completion: usize) -> Value {
 }
 
 /// Waits for all `n` choices.
-async fn collect(
+pub async fn collect(
     mut rx: mpsc::UnboundedReceiver<Update>,
     n: usize,
 ) -> Result<Vec<Choice>, ApiError> {
@@ -233,10 +236,8 @@ async fn collect(
             Some(Update::Finished { lane, generation }) => {
                 if let Some(slot) = done.get_mut(lane) {
                     *slot = Some(Choice {
-                        text: generation.text,
-                        finish_reason: finish_reason(generation.finish),
+                        generation,
                         logprobs: std::mem::take(&mut logprobs[lane]),
-                        completion_tokens: generation.tokens.len(),
                     });
                 }
             }

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod guard;
 mod jobs;
+mod lab;
 mod models;
 mod params;
 mod router;

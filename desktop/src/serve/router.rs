@@ -12,7 +12,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::guard::{Guard, guard};
 use super::jobs::AppState;
-use super::{chat, completions, models};
+use super::{chat, completions, lab, models};
 
 /// The application.
 pub fn router(state: AppState, rules: Arc<Guard>, max_body: usize) -> Router {
@@ -21,12 +21,13 @@ pub fn router(state: AppState, rules: Arc<Guard>, max_body: usize) -> Router {
         .route("/v1/completions", post(completions::completions))
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/kiln/v1/status", get(models::status))
+        .route("/kiln/v1/lab", post(lab::lab))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "no such endpoint: kiln serve has /v1/models, /v1/completions, \
-                 /v1/chat/completions, /kiln/v1/status and /health",
+                 /v1/chat/completions, /kiln/v1/lab, /kiln/v1/status and /health",
             )
         })
         .with_state(state)
