@@ -8,7 +8,7 @@ use kiln_engine::lab::{LabRecord, LabRun};
 use kiln_engine::post::{Language, PostReport};
 use kiln_engine::{DeviceChoice, Event, Finish};
 use leptos::prelude::*;
-use web_sys::{File, Worker};
+use web_sys::File;
 
 use crate::logic::{format_stops, parse_stops, rate, status_line};
 use crate::page::store_from_url;
@@ -84,7 +84,7 @@ pub struct Ui {
     next_id: StoredValue<u64>,
     /// What to load when a (new) worker says it is ready.
     source: StoredValue<(ModelSource, Vec<File>), LocalStorage>,
-    worker: StoredValue<Option<Worker>, LocalStorage>,
+    worker: StoredValue<Option<Box<dyn transport::Transport>>, LocalStorage>,
     /// The model sha256 a shared link was made with, if any.
     link_model: StoredValue<Option<String>>,
 }
@@ -150,7 +150,7 @@ impl Ui {
     pub fn send(&self, msg: &ToWorker, files: &[File]) {
         self.worker.with_value(|w| {
             if let Some(w) = w {
-                transport::send(w, msg, files);
+                w.send(msg, files);
             }
         });
     }
@@ -199,7 +199,7 @@ impl Ui {
     pub fn restart(&self, why: String) {
         self.worker.update_value(|w| {
             if let Some(w) = w.take() {
-                w.terminate();
+                w.stop();
             }
         });
         self.running.set(None);

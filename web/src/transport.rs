@@ -1,6 +1,8 @@
-//! How the UI reaches the engine: a module Web Worker (`kiln-worker_loader.js`, put next to the
-//! app by scripts/web_build.sh) spoken to in [`ToWorker`]/[`FromWorker`] messages, as JSON with
-//! any picked files beside it as `File` objects (which are not copied).
+//! How the UI reaches an engine: one small trait, [`Transport`], that carries the
+//! [`ToWorker`]/[`FromWorker`] messages of protocol.rs — so that one UI build can talk to any
+//! engine that speaks them. Today's carrier is a module Web Worker (`kiln-worker_loader.js`, put
+//! next to the app by scripts/web_build.sh): JSON with any picked files beside it as `File`
+//! objects (which are not copied). A native window's IPC to the `kiln` process is the next one.
 
 use js_sys::{Array, Reflect};
 use wasm_bindgen::closure::Closure;
@@ -9,9 +11,38 @@ use web_sys::{File, MessageEvent, Worker, WorkerOptions, WorkerType};
 
 use crate::protocol::{FromWorker, ToWorker, decode, encode};
 
-/// Starts the worker. `on_message` gets every message it sends (or why one could not be read);
-/// `on_error` is called when the worker itself fails (its wasm trapped or did not load).
+/// A carrier of protocol messages to an engine.
+pub trait Transport {
+    /// Sends one message, with `files` beside it.
+    fn send(&self, msg: &ToWorker, files: &[File]);
+    /// Stops the engine behind it (a dead or stuck one; the caller starts a replacement).
+    fn stop(&self);
+}
+
+/// The engine in a module Web Worker.
+pub struct WorkerTransport(Worker);
+
+impl Transport for WorkerTransport {
+    fn send(&self, msg: &ToWorker, files: &[File]) {
+        send(&self.0, msg, files);
+    }
+
+    fn stop(&self) {
+        self.0.terminate();
+    }
+}
+
+/// Starts an engine. `on_message` gets every message it sends (or why one could not be read);
+/// `on_error` is called when the engine itself fails (the worker's wasm trapped or did not load).
 pub fn spawn(
+    on_message: impl Fn(Result<FromWorker, String>) + 'static,
+    on_error: impl Fn(String) + 'static,
+) -> Result<Box<dyn Transport>, String> {
+    spawn_worker(on_message, on_error).map(|w| Box::new(WorkerTransport(w)) as Box<dyn Transport>)
+}
+
+/// Starts the Web Worker.
+fn spawn_worker(
     on_message: impl Fn(Result<FromWorker, String>) + 'static,
     on_error: impl Fn(String) + 'static,
 ) -> Result<Worker, String> {
@@ -40,8 +71,8 @@ pub fn spawn(
     Ok(worker)
 }
 
-/// Sends one message, with `files` beside it.
-pub fn send(worker: &Worker, msg: &ToWorker, files: &[File]) {
+/// Sends one message to the worker, with `files` beside it.
+fn send(worker: &Worker, msg: &ToWorker, files: &[File]) {
     let o = js_sys::Object::new();
     let _ = Reflect::set(
         &o,
