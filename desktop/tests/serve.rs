@@ -670,20 +670,10 @@ fn concurrent_streams_each_get_their_solo_output_and_clients_that_leave_free_the
     // A streaming client that leaves after its first chunk, and a waiting one.
     let before = st["abandoned"].as_u64().unwrap();
     for stream in [true, false] {
-        let mut c = TcpStream::connect(&s.addr).unwrap();
         let b = json!({"prompt": "Once upon a time", "max_tokens": 4000, "temperature": 0.9,
                        "stream": stream})
         .to_string();
-        c.write_all(
-            format!(
-                "POST /v1/completions HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {KEY}\r\n\
-                 Content-Length: {}\r\n\r\n{b}",
-                s.addr,
-                b.len()
-            )
-            .as_bytes(),
-        )
-        .unwrap();
+        let mut c = s.open_post(&b);
         if stream {
             let mut first = [0u8; 256];
             let _ = c.read(&mut first);
@@ -706,6 +696,22 @@ fn concurrent_streams_each_get_their_solo_output_and_clients_that_leave_free_the
 }
 
 impl Server {
+    /// A completion request sent on a connection left open (the caller reads or drops it).
+    fn open_post(&self, body: &str) -> TcpStream {
+        let mut c = TcpStream::connect(&self.addr).unwrap();
+        c.write_all(
+            format!(
+                "POST /v1/completions HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {KEY}\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                self.addr,
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        c
+    }
+
     /// A streamed completion from another thread.
     fn raw_to(addr: &str, body: &str) -> Reply {
         let mut s = TcpStream::connect(addr).expect("connect");
@@ -736,18 +742,7 @@ fn a_full_queue_answers_429_with_retry_after() {
     // One decoding, one taken by the engine thread to wait for the lane, one in the queue.
     let mut held = Vec::new();
     for _ in 0..3 {
-        let mut c = TcpStream::connect(&s.addr).unwrap();
-        c.write_all(
-            format!(
-                "POST /v1/completions HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {KEY}\r\n\
-                 Content-Length: {}\r\n\r\n{body}",
-                s.addr,
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        held.push(c);
+        held.push(s.open_post(&body));
         std::thread::sleep(Duration::from_millis(400));
     }
     let r = Server::raw_to(&s.addr, &body);
@@ -912,4 +907,23 @@ fn the_lab_endpoint_answers_a_record_like_kiln_lab() {
     let bad = s.post("/kiln/v1/lab", &json!({"prompt": "x", "k": 0}));
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["error"]["param"], "samples");
+}
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let Some(s) = Server::start(&[]) else { return };
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.write_all(b"POST /v1/completions HTTP/1.1\r\nHost: ")
+        .unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let t0 = Instant::now();
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(25),
+        "the connection was closed after {waited:?}"
+    );
+    // The server still answers.
+    assert_eq!(s.get("/v1/models").status, 200);
 }

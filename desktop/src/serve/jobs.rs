@@ -60,6 +60,21 @@ pub struct TokenLogprob {
     pub top: Vec<(String, f32)>,
 }
 
+impl TokenLogprob {
+    /// Adds a token of lane `lane` to that lane's list (a lane out of range is ignored).
+    fn keep(
+        store: &mut [Vec<Self>],
+        lane: usize,
+        text: String,
+        logprob: f32,
+        top: Vec<(String, f32)>,
+    ) {
+        if let Some(l) = store.get_mut(lane) {
+            l.push(TokenLogprob { text, logprob, top });
+        }
+    }
+}
+
 /// A finished choice.
 #[derive(Debug, Clone)]
 pub struct Choice {
@@ -228,11 +243,7 @@ pub async fn collect(
                 text,
                 logprob,
                 top,
-            }) => {
-                if let Some(l) = logprobs.get_mut(lane) {
-                    l.push(TokenLogprob { text, logprob, top });
-                }
-            }
+            }) => TokenLogprob::keep(&mut logprobs, lane, text, logprob, top),
             Some(Update::Finished { lane, generation }) => {
                 if let Some(slot) = done.get_mut(lane) {
                     *slot = Some(Choice {
@@ -299,9 +310,7 @@ async fn relay(
                 logprob,
                 top,
             }) => {
-                if let Some(p) = pending.get_mut(lane) {
-                    p.push(TokenLogprob { text, logprob, top });
-                }
+                TokenLogprob::keep(&mut pending, lane, text, logprob, top);
                 continue;
             }
             Some(Update::Text { lane, text }) if lane < n => {
