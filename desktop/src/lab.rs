@@ -9,17 +9,17 @@ use std::ops::ControlFlow;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use futures_lite::future::block_on;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use kiln_engine::lab::{
     LabRecord, LabRequest, LabRun, Outcome, RecordMeta, TemperatureSummary, differences,
     isolated_sampling, post_process, published_sampling, usable,
 };
 use kiln_engine::post::sandbox::{Limits, Outcome as TestOutcome, TestCase, Verdict};
 use kiln_engine::post::{Language, PostOptions, PostReport};
-use kiln_engine::{Engine, Event, GenerateRequest, RequestSettings};
+use kiln_engine::{Engine, GenerateRequest, RequestSettings};
 
 use crate::generate::{prompt_text, typed_stops};
-use crate::source::{EndpointArgs, Source};
+use crate::source::{EndpointArgs, Source, decode, progress_bar};
 use crate::{ModelArgs, load_hashed, post};
 
 /// Which sampling stages run beside the temperature.
@@ -267,32 +267,6 @@ fn versus_sequential(engine: &Engine, req: &LabRequest, run: &LabRun) -> Result<
     Ok(())
 }
 
-/// Decodes every lane of `req` together, with a progress bar over the lanes.
-pub fn decode(engine: &Engine, req: &LabRequest, quiet: bool) -> Result<LabRun> {
-    let lanes = req.temperatures.len() * req.samples;
-    let progress = progress_bar(quiet, lanes);
-    let (mut tokens, mut done) = (0usize, 0u64);
-    let t0 = std::time::Instant::now();
-    let run = block_on(engine.lab(req, &mut |_, ev| {
-        match ev {
-            Event::Token { .. } => tokens += 1,
-            Event::Done { .. } => {
-                done += 1;
-                progress.set_position(done);
-            }
-            Event::Text { .. } => {}
-        }
-        let secs = t0.elapsed().as_secs_f64().max(1e-3);
-        progress.set_message(format!(
-            "{tokens} tokens, {:.1} tok/s",
-            tokens as f64 / secs
-        ));
-        ControlFlow::Continue(())
-    }))?;
-    progress.finish_and_clear();
-    Ok(run)
-}
-
 /// `--replay RECORD`: the recorded request run again on the given model; every lane compared.
 fn replay(args: &LabArgs, path: &std::path::Path) -> Result<()> {
     let text =
@@ -334,20 +308,6 @@ fn replay(args: &LabArgs, path: &std::path::Path) -> Result<()> {
         "the replay differs from the record in {} place(s)",
         diff.len()
     )
-}
-
-/// A bar over the lanes (hidden when asked or when stderr is not a terminal).
-pub fn progress_bar(hidden: bool, lanes: usize) -> ProgressBar {
-    if hidden {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(lanes as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} lanes done · {msg} · {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb.enable_steady_tick(std::time::Duration::from_millis(200));
-    pb
 }
 
 /// `0.42`, or `–` for a metric that is not defined here.

@@ -2,12 +2,16 @@
 //! (`--endpoint`, [`crate::endpoint`]). Post-processing, the sandbox and scoring stay local
 //! either way.
 
+use std::ops::ControlFlow;
+
 use anyhow::{Result, bail};
 use clap::Args;
-use kiln_engine::Engine;
+use futures_lite::future::block_on;
+use indicatif::{ProgressBar, ProgressStyle};
 use kiln_engine::lab::{LabRequest, LabRun, RecordMeta};
+use kiln_engine::{Engine, Event};
 
-use crate::{ModelArgs, lab, load_hashed};
+use crate::{ModelArgs, load_hashed};
 
 /// `--endpoint` flags.
 #[derive(Args, Clone, Default)]
@@ -80,7 +84,7 @@ impl Source {
     /// Decodes a lab request.
     pub fn lab(&self, req: &LabRequest, quiet: bool) -> Result<LabRun> {
         match self {
-            Source::Local(e) => lab::decode(e, req, quiet),
+            Source::Local(e) => decode(e, req, quiet),
             #[cfg(feature = "serve")]
             Source::Remote(r) => r.lab(req, quiet),
         }
@@ -102,4 +106,44 @@ impl Source {
             None => bail!("{what} needs a local model, not --endpoint"),
         }
     }
+}
+
+/// Decodes every lane of `req` together, with a progress bar over the lanes.
+pub fn decode(engine: &Engine, req: &LabRequest, quiet: bool) -> Result<LabRun> {
+    let lanes = req.temperatures.len() * req.samples;
+    let progress = progress_bar(quiet, lanes);
+    let (mut tokens, mut done) = (0usize, 0u64);
+    let t0 = std::time::Instant::now();
+    let run = block_on(engine.lab(req, &mut |_, ev| {
+        match ev {
+            Event::Token { .. } => tokens += 1,
+            Event::Done { .. } => {
+                done += 1;
+                progress.set_position(done);
+            }
+            Event::Text { .. } => {}
+        }
+        let secs = t0.elapsed().as_secs_f64().max(1e-3);
+        progress.set_message(format!(
+            "{tokens} tokens, {:.1} tok/s",
+            tokens as f64 / secs
+        ));
+        ControlFlow::Continue(())
+    }))?;
+    progress.finish_and_clear();
+    Ok(run)
+}
+
+/// A bar over the lanes (hidden when asked or when stderr is not a terminal).
+pub fn progress_bar(hidden: bool, lanes: usize) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(lanes as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} lanes done · {msg} · {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    pb
 }

@@ -14,11 +14,13 @@ use std::ops::ControlFlow;
 use crate::Engine;
 use crate::device::now_ms;
 use crate::error::{Error, Result};
-use crate::generate::MAX_LANES;
 use crate::lane::{Lane, Step};
 use crate::model::kv_cache::KvCache;
 use crate::request::{Event, Finish, GenerateRequest, Generation, Timings};
 use crate::sampler::{Rng, SamplingParams};
+
+/// The most lanes one request decodes together (the lab's temperatures × samples).
+pub(crate) const MAX_LANES: usize = 256;
 
 /// A running batch of lanes on one engine.
 pub struct Batch<'e> {

@@ -202,6 +202,3 @@ async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     data.try_into_vec::<f32>()
         .map_err(|e| Error::Readback(format!("{e:?}")))
 }
-
-/// The most lanes one call decodes together (the lab's temperatures × samples).
-pub(crate) const MAX_LANES: usize = 256;

@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Engine;
+use crate::batch::MAX_LANES;
 use crate::error::{Error, Result};
-use crate::generate::MAX_LANES;
 use crate::request::Prompt;
 
 /// What the comparison found.

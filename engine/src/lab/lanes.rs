@@ -8,8 +8,8 @@ use std::ops::ControlFlow;
 use serde::{Deserialize, Serialize};
 
 use crate::Engine;
+use crate::batch::MAX_LANES;
 use crate::error::{Error, Result};
-use crate::generate::MAX_LANES;
 use crate::request::{Event, GenerateRequest, Generation};
 use crate::sampler::{Rng, SamplingParams};
 use crate::settings::RequestSettings;
