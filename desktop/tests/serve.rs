@@ -517,36 +517,31 @@ fn the_guard_refuses_what_it_should_with_the_status_it_should() {
         assert_eq!(r.status, 400, "{body}: {}", r.text());
         r.json()["error"]["param"].as_str().map(str::to_string)
     };
-    assert_eq!(bad("{not json"), None);
-    assert_eq!(bad(r#"{"max_tokens": 3}"#), None); // no prompt
-    assert_eq!(
-        bad(r#"{"prompt": "x", "temperature": "hot"}"#).as_deref(),
-        Some("temperature")
-    );
-    assert_eq!(
-        bad(r#"{"prompt": "x", "temperature": -2}"#).as_deref(),
-        Some("temperature")
-    );
-    assert_eq!(
-        bad(r#"{"prompt": "x", "top_p": 0}"#).as_deref(),
-        Some("top_p")
-    );
-    assert_eq!(bad(r#"{"prompt": "x", "n": 99}"#).as_deref(), Some("n"));
-    assert_eq!(
-        bad(r#"{"prompt": "x", "max_tokens": -1}"#).as_deref(),
-        Some("max_tokens")
-    );
-    assert_eq!(
-        bad(r#"{"prompt": "x", "logprobs": 9}"#).as_deref(),
-        Some("logprobs")
-    );
-    assert_eq!(
-        bad(r#"{"prompt": "x", "echo": true}"#).as_deref(),
-        Some("echo")
-    );
-    assert_eq!(bad(r#"{"prompt": ["a", "b"]}"#).as_deref(), Some("prompt"));
-    assert_eq!(bad(r#"{"prompt": [99999999]}"#).as_deref(), Some("prompt"));
-    assert_eq!(bad(r#"{"prompt": ""}"#).as_deref(), Some("prompt"));
+    let cases: [(&str, Option<&str>); 14] = [
+        ("{not json", None),
+        (r#"{"max_tokens": 3}"#, None), // no prompt
+        (
+            r#"{"prompt": "x", "temperature": "hot"}"#,
+            Some("temperature"),
+        ),
+        (r#"{"prompt": "x", "temperature": -2}"#, Some("temperature")),
+        (r#"{"prompt": "x", "top_p": 0}"#, Some("top_p")),
+        (r#"{"prompt": "x", "n": 99}"#, Some("n")),
+        (r#"{"prompt": "x", "max_tokens": -1}"#, Some("max_tokens")),
+        (r#"{"prompt": "x", "logprobs": 9}"#, Some("logprobs")),
+        (r#"{"prompt": "x", "echo": true}"#, Some("echo")),
+        (r#"{"prompt": ["a", "b"]}"#, Some("prompt")),
+        (r#"{"prompt": [99999999]}"#, Some("prompt")),
+        (r#"{"prompt": ""}"#, Some("prompt")),
+        (
+            r#"{"prompt": "x", "logit_bias": {"5": 1}}"#,
+            Some("logit_bias"),
+        ),
+        (r#"{"prompt": "x", "best_of": 3}"#, Some("best_of")),
+    ];
+    for (body, param) in cases {
+        assert_eq!(bad(body).as_deref(), param, "{body}");
+    }
     // A prompt beyond the context: 400 with both numbers.
     let long = json!({"prompt": vec![100u32; 9000]}).to_string();
     let s2 = Server::start(&[]).expect("server");
