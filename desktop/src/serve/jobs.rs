@@ -114,17 +114,22 @@ pub fn finish_reason(f: Finish) -> &'static str {
     }
 }
 
-fn now() -> u64 {
+/// Seconds since the Unix epoch (`created`).
+pub(super) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
+/// `bytes` random bytes from the operating system, as hex (ids and API keys).
+pub(super) fn random_hex(bytes: usize) -> Result<String, getrandom::Error> {
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
 fn response_id(prefix: &str) -> String {
-    let mut b = [0u8; 12];
-    let _ = getrandom::fill(&mut b);
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{prefix}-{hex}")
+    format!("{prefix}-{}", random_hex(12).unwrap_or_default())
 }
 
 /// Queues a job and waits until the engine has admitted it; the receiver then brings its text.

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -13,7 +13,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::mpsc;
 
 use super::guard::Guard;
-use super::jobs::{AppState, Served};
+use super::jobs::{AppState, Served, now, random_hex};
 use super::router::router;
 use super::scheduler::{self, Load};
 use crate::{ModelArgs, files};
@@ -112,9 +112,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         fim,
         chat,
         engine,
-        created: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        created: now(),
         slots: args.parallel,
         queue: args.queue,
     });
@@ -213,9 +211,7 @@ fn api_key(file: Option<&std::path::Path>) -> Result<(String, String)> {
         }
         return Ok((key, "from KILN_API_KEY".into()));
     }
-    let mut b = [0u8; 24];
-    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no random key: {e}"))?;
-    let key: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let key = random_hex(24).map_err(|e| anyhow::anyhow!("no random key: {e}"))?;
     let shown = format!("{key} (random for this start; send Authorization: Bearer KEY)");
     Ok((key, shown))
 }
