@@ -10,7 +10,8 @@ if ! [ -x /usr/lib/chromium/chromium ]; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 bash scripts/web_build.sh
-cargo build --workspace --locked
+# $KILN_FEATURES: the test command's feature set, so that this build is the one its tests made.
+cargo build --workspace --locked ${KILN_FEATURES:+--features "$KILN_FEATURES"}
 (cd tests/e2e && npm ci --no-audit --no-fund >/dev/null)
 export KILN_BIN="$CARGO_TARGET_DIR/debug/kiln"
 cd tests/e2e && npm test

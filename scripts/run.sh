@@ -6,6 +6,8 @@
 #        (--gpu builds the wgpu backend too: a longer first build; without it kiln runs on the
 #        CPU, where its quantized kernels are)
 #        scripts/run.sh --web      (builds the browser playground and serves it on 127.0.0.1:8080)
+#        scripts/run.sh --app      (builds the desktop app — the playground in a native window,
+#                                  WebKitGTK installed by scripts/setup.sh app — and opens it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln/target}"
@@ -28,6 +30,13 @@ bin="$CARGO_TARGET_DIR/debug/kiln"
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/kiln-runtime-$(id -u)"
   mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+fi
+if [ "${1:-}" = --app ]; then
+  shift
+  bash scripts/setup.sh app
+  bash scripts/web_build.sh
+  cargo build --locked -p kiln --bin kiln --features app ${KILN_CARGO_FLAGS:-}
+  exec "$bin" app "$@"
 fi
 if [ ! -x "$bin" ]; then
   echo "run: first build of the kiln binary ($what);" \

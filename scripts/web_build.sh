@@ -28,6 +28,7 @@ done
 cp index.html "$stage/index.html"
 cp web/style.css "$stage/style.css"
 cp web/worker_loader.js "$stage/kiln-worker_loader.js"
+cp web/start.js "$stage/kiln-start.js"
 
 link() { ln -f "$1" "$2/" 2>/dev/null || cp "$1" "$2/"; }
 model="${KILN_MODEL_DIR:-$HOME/.cache/kiln/models}/SmolLM2-135M-Instruct-Q4_1.gguf"

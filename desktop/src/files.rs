@@ -38,8 +38,17 @@ pub fn resolve(model: Option<&Path>) -> Result<PathBuf> {
     }
     let p = model_dir().join(DEFAULT_MODEL);
     if !p.exists() {
+        let others: Vec<String> = models_in(&model_dir())
+            .iter()
+            .map(|m| m.display().to_string())
+            .collect();
+        let others = if others.is_empty() {
+            String::new()
+        } else {
+            format!("; or pass --model one of: {}", others.join(", "))
+        };
         bail!(
-            "the default model is not at {} — run `kiln pull` (or scripts/fetch_model.sh) first",
+            "the default model is not at {} — run `kiln pull` (or scripts/fetch_model.sh) first{others}",
             p.display()
         );
     }
@@ -58,7 +67,8 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-fn read_with_progress(path: &Path, pb: &ProgressBar) -> Result<Vec<u8>> {
+/// Reads one file, telling `read` of each chunk's length.
+fn read_with_progress(path: &Path, read: &mut dyn FnMut(u64)) -> Result<Vec<u8>> {
     let mut f =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -72,27 +82,41 @@ fn read_with_progress(path: &Path, pb: &ProgressBar) -> Result<Vec<u8>> {
             break;
         }
         out.extend_from_slice(&buf[..n]);
-        pb.inc(n as u64);
+        read(n as u64);
     }
     Ok(out)
 }
 
-/// Reads a GGUF file or an HF directory into memory.
+/// Reads a GGUF file or an HF directory into memory, with a progress bar unless `quiet`.
 pub fn read_model(path: &Path, quiet: bool) -> Result<ModelFiles> {
+    let pb = if quiet {
+        ProgressBar::hidden()
+    } else {
+        bar(0, "reading")
+    };
+    let files = read_model_with(path, &mut |done, total| {
+        pb.set_length(total);
+        pb.set_position(done);
+    })?;
+    pb.finish_and_clear();
+    Ok(files)
+}
+
+/// Reads a GGUF file or an HF directory into memory; `progress(bytes read, bytes in all)`.
+pub fn read_model_with(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<ModelFiles> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot open model {}", path.display()))?;
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
+    let mut done = 0u64;
     if meta.is_file() {
-        let pb = if quiet {
-            ProgressBar::hidden()
-        } else {
-            bar(meta.len(), "reading")
-        };
-        let bytes = read_with_progress(path, &pb)?;
-        pb.finish_and_clear();
+        let total = meta.len();
+        let bytes = read_with_progress(path, &mut |n| {
+            done += n;
+            progress(done, total);
+        })?;
         return Ok(ModelFiles::Gguf { name, bytes });
     }
     let mut names: Vec<String> = [
@@ -117,19 +141,17 @@ pub fn read_model(path: &Path, quiet: bool) -> Result<ModelFiles> {
         .filter_map(|n| std::fs::metadata(path.join(n)).ok())
         .map(|m| m.len())
         .sum();
-    let pb = if quiet {
-        ProgressBar::hidden()
-    } else {
-        bar(total, "reading")
-    };
     let mut files = BTreeMap::new();
     for n in names {
         let p = path.join(&n);
         if p.exists() {
-            files.insert(n, read_with_progress(&p, &pb)?);
+            let bytes = read_with_progress(&p, &mut |k| {
+                done += k;
+                progress(done, total);
+            })?;
+            files.insert(n, bytes);
         }
     }
-    pb.finish_and_clear();
     Ok(ModelFiles::HfDir(files))
 }
 
@@ -163,4 +185,22 @@ pub fn sha256s(files: &ModelFiles) -> Digests {
         ModelFiles::Gguf { name, bytes } => vec![(name.clone(), hex(bytes))],
         ModelFiles::HfDir(m) => m.iter().map(|(n, b)| (n.clone(), hex(b))).collect(),
     }
+}
+
+/// The models in `dir`: its GGUF files and the folders in it with a `config.json` (Hugging Face
+/// sets), sorted by name; nothing if it cannot be read.
+pub fn models_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            (p.is_file() && p.extension().is_some_and(|x| x == "gguf"))
+                || p.join("config.json").is_file()
+        })
+        .collect();
+    found.sort();
+    found
 }

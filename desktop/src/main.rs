@@ -1,6 +1,8 @@
 //! `kiln`: generate code with a local model, inspect model files, benchmark, fetch the default
 //! model. Everything runs through kiln-engine's async API; this binary `block_on`s at the top.
 
+#[cfg(feature = "app")]
+mod app;
 mod bench;
 #[cfg(feature = "serve")]
 mod endpoint;
@@ -63,6 +65,14 @@ enum Command {
     /// requests decoded together.
     #[cfg(feature = "serve")]
     Serve(serve::ServeArgs),
+    /// Open the playground as a native window, offline: the same UI, with inference in this
+    /// process (native GPU or every CPU core); models from the model directory, a file dialog or
+    /// a drop on the window.
+    #[cfg(feature = "app")]
+    App(app::AppArgs),
+    /// (This kiln was built without the desktop app: it says how to get it.)
+    #[cfg(not(feature = "app"))]
+    App,
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1) into the model directory.
     Pull,
     /// Syntax-check a source file (Python, JavaScript, TypeScript, Rust, JSON), optionally
@@ -91,6 +101,14 @@ fn run() -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Tokenize { model, file } => tokenize::tokenize(model, file),
         Command::Pull => pull::pull(),
+        #[cfg(feature = "app")]
+        Command::App(a) => app::run(a),
+        #[cfg(not(feature = "app"))]
+        Command::App => anyhow::bail!(
+            "this kiln was built without the desktop app: build it with `--features app` \
+             (WebKitGTK needed on Linux: apt install libwebkit2gtk-4.1-dev; see the README), or \
+             use `kiln serve` or the browser playground"
+        ),
         #[cfg(feature = "serve")]
         Command::Serve(a) => serve::run(a),
         Command::Check {

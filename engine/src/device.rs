@@ -187,6 +187,11 @@ pub fn cpu_kernel_level() -> &'static str {
     kiln_shaders::cpu::Isa::best().name()
 }
 
+/// How many threads the CPU kernels split a matrix's rows over (1 in wasm).
+pub fn cpu_threads() -> usize {
+    kiln_shaders::cpu::threads()
+}
+
 /// This machine's memory read bandwidth in GB/s with `threads` threads, for `kiln bench`: each
 /// thread sums its share of a 1 GiB buffer (eight independent u64 sums, so the loop is bound by
 /// loads, not by one addition chain); best of three. Natively only: in wasm it returns 0.

@@ -31,8 +31,8 @@ pub use batch::{Batch, Finished};
 pub use burn;
 pub use chat::{ChatTemplate, Message};
 pub use device::{
-    DeviceChoice, DeviceInfo, NO_GPU_BUILD, cpu_kernel_level, has_gpu_backend, init as init_device,
-    memory_read_gb_s, now_ms, yield_now,
+    DeviceChoice, DeviceInfo, NO_GPU_BUILD, cpu_kernel_level, cpu_threads, has_gpu_backend,
+    init as init_device, memory_read_gb_s, now_ms, yield_now,
 };
 pub use error::{Error, Result};
 pub use fim::{fim_prompt, fim_text, fim_tokens};

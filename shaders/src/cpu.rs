@@ -236,13 +236,15 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     f()
 }
 
+/// How many threads the kernels split their rows over: rayon's pool natively, 1 without it.
 #[cfg(feature = "threads")]
-pub(crate) fn threads() -> usize {
+pub fn threads() -> usize {
     rayon::current_num_threads()
 }
 
+/// How many threads the kernels split their rows over: rayon's pool natively, 1 without it.
 #[cfg(not(feature = "threads"))]
-pub(crate) fn threads() -> usize {
+pub fn threads() -> usize {
     1
 }
 

@@ -1,8 +1,10 @@
-//! kiln-web: the browser playground. The engine runs in a Web Worker; the UI thread only talks
-//! to it through [`protocol`] messages. What can be plain Rust (the message types, the settings
+//! kiln-web: the playground's UI. The engine runs in a Web Worker in the browser, or natively
+//! behind the desktop app's window (`kiln app`); the UI only talks to it through [`protocol`]
+//! messages, and both engines answer them through [`answer`]. What can be plain Rust (the message types, the settings
 //! kept in the URL, the view logic of the generate and lab views) lives here and is tested
 //! natively; the Leptos UI and the browser glue build for wasm32.
 
+pub mod answer;
 pub mod lab_logic;
 pub mod logic;
 pub mod protocol;

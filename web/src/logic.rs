@@ -5,7 +5,7 @@
 use kiln_engine::post::{Diagnostic, Language};
 use similar::{ChangeTag, TextDiff};
 
-use crate::protocol::LoadedModel;
+use crate::protocol::{EngineHost, LoadedModel};
 
 /// The languages the selector offers.
 pub const LANGUAGES: [Language; 8] = [
@@ -47,6 +47,8 @@ pub fn status_line(m: &LoadedModel) -> String {
         "from the browser cache"
     } else if m.storage == "memory" {
         "read into memory"
+    } else if m.storage == "disk" {
+        "read from disk"
     } else {
         "downloaded"
     };
@@ -60,10 +62,18 @@ pub fn status_line(m: &LoadedModel) -> String {
     )
 }
 
-/// "WebGPU: google swiftshader" or "CPU (wasm, Flex)".
+/// "WebGPU: google swiftshader" or "CPU (wasm, Flex)" in the browser; "native CPU, 8 threads"
+/// or "native GPU: <adapter> (<type>)" in the desktop app.
 pub fn device_name(m: &LoadedModel) -> String {
-    if m.device.backend == "cpu" {
-        return "CPU (wasm, Flex)".into();
+    match (m.device.backend.as_str(), m.engine) {
+        ("cpu", EngineHost::Worker) => return "CPU (wasm, Flex)".into(),
+        ("cpu", EngineHost::Native { cpu_threads }) => {
+            return format!("native CPU, {cpu_threads} threads");
+        }
+        (_, EngineHost::Native { .. }) => {
+            return format!("native GPU: {} ({})", m.device.name, m.device.adapter_type);
+        }
+        _ => {}
     }
     match &m.webgpu {
         Some(a) => {
@@ -108,10 +118,14 @@ pub fn device_details(m: &LoadedModel) -> Vec<String> {
             a.max_storage_buffer_binding_size as f64 / 1048576.0
         ));
     }
+    let whence = if m.storage == "disk" {
+        "read from disk".to_string()
+    } else {
+        format!("cache: {}", m.storage)
+    };
     lines.push(format!(
-        "largest weight matrix: {:.0} MiB (f32); cache: {}",
+        "largest weight matrix: {:.0} MiB (f32); {whence}",
         m.largest_tensor_bytes as f64 / 1048576.0,
-        m.storage
     ));
     if let Some(note) = &m.device.note {
         lines.push(format!("note: {note}"));
@@ -388,6 +402,7 @@ mod tests {
             webgpu,
             largest_tensor_bytes: 113_246_208,
             load_ms: 2500.0,
+            engine: EngineHost::Worker,
         }
     }
 
@@ -426,6 +441,24 @@ mod tests {
         let d = device_details(&m).join("\n");
         assert!(d.contains("shader-f16: yes; maxBufferSize 1024 MiB"), "{d}");
         assert!(d.contains("largest weight matrix: 108 MiB"), "{d}");
+    }
+
+    #[test]
+    fn the_desktop_app_says_it_runs_natively() {
+        let mut m = model("cpu", None);
+        m.engine = EngineHost::Native { cpu_threads: 8 };
+        m.storage = "disk".into();
+        assert_eq!(
+            status_line(&m),
+            "ready: m.gguf (llama, 135 M params) on native CPU, 8 threads — read from disk in 2.5 s"
+        );
+        let mut m = model("wgpu", None);
+        m.engine = EngineHost::Native { cpu_threads: 8 };
+        m.device.name = "llvmpipe (LLVM 15.0.6, 256 bits)".into();
+        assert_eq!(
+            device_name(&m),
+            "native GPU: llvmpipe (LLVM 15.0.6, 256 bits) (Cpu)"
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! Messages between the playground's UI thread and the Web Worker that owns the engine. They
-//! travel as JSON strings (every engine type is serde already); the bytes of a picked or dropped
-//! model file travel beside the JSON as the browser's `File` object, which is not copied.
+//! Messages between the playground's UI and the engine that answers it: the Web Worker in the
+//! browser, the `kiln` process behind the desktop app's window. They travel as JSON strings
+//! (every engine type is serde already); in the browser the bytes of a picked or dropped model
+//! file travel beside the JSON as the browser's `File` object, which is not copied, and in the
+//! app a model is a path the native side chose (its file dialog, a drop on the window, the
+//! model directory).
 
 use kiln_engine::lab::{BatchInvariance, LabRequest, LabRun, RecordMeta};
 use kiln_engine::post::{PostOptions, PostReport};
@@ -24,6 +27,12 @@ pub enum ModelSource {
     Files {
         /// The files' names.
         names: Vec<String>,
+    },
+    /// A GGUF file or a Hugging Face directory on the desktop app's disk (the app only: a page
+    /// cannot name files).
+    Path {
+        /// The path.
+        path: String,
     },
 }
 
@@ -94,6 +103,12 @@ pub enum ToWorker {
     },
     /// Remove every cached model.
     ClearCache,
+    /// The UI is listening: answer `Ready` (an engine that was already running before the UI,
+    /// the desktop app's, waits for this).
+    Hello,
+    /// The desktop app: open the native file dialog; the answer is `ModelChosen`, or nothing if
+    /// the user closes it.
+    PickModel,
 }
 
 /// What the worker knows about the loaded model, for the UI.
@@ -123,6 +138,34 @@ pub struct LoadedModel {
     pub largest_tensor_bytes: u64,
     /// Time from the request to a ready engine, ms.
     pub load_ms: f64,
+    /// Which engine answers: the page's worker, or the native process.
+    #[serde(default)]
+    pub engine: EngineHost,
+}
+
+/// Where the engine runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EngineHost {
+    /// In wasm, in the page's Web Worker.
+    #[default]
+    Worker,
+    /// Natively, in the `kiln` process behind the desktop app's window.
+    Native {
+        /// The CPU backend's threads.
+        cpu_threads: usize,
+    },
+}
+
+/// What the desktop app's native side tells the UI when it connects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppHost {
+    /// The CPU backend's threads.
+    pub cpu_threads: usize,
+    /// The model directory (`$KILN_MODEL_DIR`, else `~/.cache/kiln/models`).
+    pub model_dir: String,
+    /// The models found there (GGUF files and Hugging Face directories), by path.
+    pub models: Vec<String>,
 }
 
 /// The browser's WebGPU adapter, as `navigator.gpu.requestAdapter()` describes it (wgpu does not
@@ -175,6 +218,13 @@ pub enum FromWorker {
     Ready {
         /// kiln's version, for reproducible links.
         version: String,
+    },
+    /// The desktop app's native side: where models are and what the CPU offers.
+    Host(Box<AppHost>),
+    /// The desktop app: the user chose a model (the file dialog, or a drop on the window).
+    ModelChosen {
+        /// A GGUF file or a Hugging Face directory.
+        path: String,
     },
     /// Progress of a long step.
     Progress {
@@ -309,6 +359,16 @@ mod tests {
             },
             ToWorker::Cancel { id: 7 },
             ToWorker::ClearCache,
+            ToWorker::Hello,
+            ToWorker::PickModel,
+            ToWorker::Load {
+                source: ModelSource::Path {
+                    path: "/models/m.gguf".into(),
+                },
+                device: DeviceChoice::Cpu,
+                n_ctx: None,
+                store: StoreChoice::Auto,
+            },
         ];
         for m in to {
             assert_eq!(decode::<ToWorker>(&encode(&m)), Ok(m));
@@ -355,6 +415,14 @@ mod tests {
             },
             FromWorker::Notice {
                 message: "cannot cache the model".into(),
+            },
+            FromWorker::Host(Box::new(AppHost {
+                cpu_threads: 2,
+                model_dir: "/m".into(),
+                models: vec!["/m/a.gguf".into()],
+            })),
+            FromWorker::ModelChosen {
+                path: "/m/a.gguf".into(),
             },
         ];
         for m in from {

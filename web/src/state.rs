@@ -12,7 +12,7 @@ use web_sys::File;
 
 use crate::logic::{format_stops, parse_stops, rate, status_line};
 use crate::page::store_from_url;
-use crate::protocol::{FromWorker, LoadedModel, ModelSource, ToWorker};
+use crate::protocol::{AppHost, FromWorker, LoadedModel, ModelSource, ToWorker};
 use crate::settings::{LabSettings, Settings, View, format_temperatures, parse_temperatures};
 use crate::transport;
 
@@ -78,6 +78,8 @@ pub struct Ui {
     pub raw_prefix: RwSignal<String>,
     /// The backend asked for.
     pub device: RwSignal<DeviceChoice>,
+    /// In the desktop app: what its native side said (model directory, CPU threads).
+    pub host: RwSignal<Option<AppHost>>,
     /// The lab's run.
     pub lab: LabState,
     /// The next request id.
@@ -93,7 +95,7 @@ impl Ui {
     /// The state before the worker has started.
     pub fn new(device: DeviceChoice, link_model: Option<String>) -> Self {
         Ui {
-            status: RwSignal::new("starting the engine worker…".into()),
+            status: RwSignal::new("starting the engine…".into()),
             error: RwSignal::new(String::new()),
             notice: RwSignal::new(String::new()),
             model: RwSignal::new(None),
@@ -110,6 +112,7 @@ impl Ui {
             first_token_ms: RwSignal::new(None),
             raw_prefix: RwSignal::new(String::new()),
             device: RwSignal::new(device),
+            host: RwSignal::new(None),
             lab: LabState::new(),
             next_id: StoredValue::new(0),
             source: StoredValue::new_local((ModelSource::Default, Vec::new())),
@@ -178,6 +181,7 @@ impl Ui {
             ModelSource::Default => "loading the default model…".to_string(),
             ModelSource::Url { url } => format!("loading {url}…"),
             ModelSource::Files { names } => format!("loading {}…", names.join(", ")),
+            ModelSource::Path { path } => format!("loading {path}…"),
         });
         let msg = ToWorker::Load {
             source: source.clone(),
@@ -229,9 +233,11 @@ impl Ui {
     pub fn apply(&self, msg: FromWorker) {
         match msg {
             FromWorker::Ready { version } => {
-                self.status.set(format!("kiln {version}: worker ready"));
+                self.status.set(format!("kiln {version}: engine ready"));
                 self.reload();
             }
+            FromWorker::Host(host) => self.host.set(Some(*host)),
+            FromWorker::ModelChosen { path } => self.load(ModelSource::Path { path }, Vec::new()),
             FromWorker::Progress { stage, done, total } => {
                 self.progress.set(Some((stage, done, total)));
             }

@@ -43,7 +43,11 @@ fn App() -> impl IntoView {
                 load_files(ui, ev.data_transfer().and_then(|d| d.files()));
             }>
             <header>
-                <h1>"kiln" <small>" local code generation, in your browser"</small></h1>
+                <h1>"kiln" <small>{move || if ui.host.with(Option::is_some) {
+                    " local code generation, offline on this machine"
+                } else {
+                    " local code generation, in your browser"
+                }}</small></h1>
                 <button id="theme" title="colour theme" on:click=move |_| {
                     let next = match theme.get_untracked() { "auto" => "dark", "dark" => "light", _ => "auto" };
                     theme.set(next);

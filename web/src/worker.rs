@@ -10,9 +10,9 @@ use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
-use kiln_engine::lab::{LabRequest, RecordMeta, post_process};
-use kiln_engine::post::{PostOptions, process};
-use kiln_engine::{DeviceChoice, Engine, Event, GenerateRequest, LoadOptions, ModelFiles, now_ms};
+use kiln_engine::lab::LabRequest;
+use kiln_engine::post::PostOptions;
+use kiln_engine::{DeviceChoice, Engine, GenerateRequest, LoadOptions, ModelFiles, now_ms};
 use sha2::{Digest, Sha256};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -23,8 +23,10 @@ use web_sys::{
     ReadableStreamDefaultReader, Response,
 };
 
+use crate::answer::{self, hex};
 use crate::protocol::{
-    FromWorker, LoadedModel, ModelSource, StoreChoice, ToWorker, WebGpuAdapter, decode, encode,
+    EngineHost, FromWorker, LoadedModel, ModelSource, StoreChoice, ToWorker, WebGpuAdapter, decode,
+    encode,
 };
 
 /// The default model, copied next to the app by `scripts/web_build.sh`.
@@ -141,6 +143,18 @@ async fn handle(
         }
         ToWorker::Lab { id, request, post } => lab(state, scope, id, &request, &post).await,
         ToWorker::ClearCache => clear_cache(scope).await,
+        ToWorker::Hello => {
+            post(
+                scope,
+                &FromWorker::Ready {
+                    version: env!("CARGO_PKG_VERSION").into(),
+                },
+            );
+            Ok(())
+        }
+        ToWorker::PickModel => {
+            Err("the browser picks files in the page: use the file button".into())
+        }
         ToWorker::Cancel { .. } => Ok(()),
     };
     state.busy.set(false);
@@ -181,26 +195,13 @@ async fn load(
             false,
             "memory".into(),
         ),
-    };
-    let hashes: Vec<(String, String)> = match &files {
-        ModelFiles::Gguf { name, bytes } => vec![(name.clone(), hex(&Sha256::digest(bytes)))],
-        ModelFiles::HfDir(map) => map
-            .iter()
-            .map(|(n, b)| (n.clone(), hex(&Sha256::digest(b))))
-            .collect(),
-    };
-    let sha256 = match &files {
-        ModelFiles::Gguf { .. } => hashes[0].1.clone(),
-        ModelFiles::HfDir(map) => {
-            // The hash of the set: each file's name and hash, in name order.
-            let mut h = Sha256::new();
-            for (name, bytes) in map {
-                h.update(name.as_bytes());
-                h.update(Sha256::digest(bytes));
-            }
-            hex(&h.finalize())
+        ModelSource::Path { path } => {
+            return Err(format!(
+                "{path}: a page cannot open files by path; pick or drop the file instead"
+            ));
         }
     };
+    let (sha256, hashes) = crate::answer::model_hashes(&files);
     // Headers first: a broken or unsupported file is reported before any device is touched,
     // and the model that is loaded now stays loaded.
     let info = Engine::inspect(&files).map_err(|e| e.to_string())?;
@@ -273,6 +274,7 @@ async fn load(
         webgpu: webgpu.ok(),
         largest_tensor_bytes: largest,
         load_ms: now_ms() - t0,
+        engine: EngineHost::Worker,
     };
     *state.engine.borrow_mut() = Some(Rc::new(engine));
     *state.hashes.borrow_mut() = hashes;
@@ -363,47 +365,15 @@ async fn generate(
     scope: &DedicatedWorkerGlobalScope,
     id: u64,
     request: &GenerateRequest,
-    post_opts: Option<&kiln_engine::post::PostOptions>,
+    post_opts: Option<&PostOptions>,
 ) -> Result<(), String> {
     let engine = state.engine.borrow().clone().ok_or("no model is loaded")?;
     state.cancelled.set(None);
-    // The token's own text (the token view shows tokens, the output shows text).
-    let text_of = |t: u32| engine.tokenizer().piece(t);
-    let mut on_event = |event: Event| {
-        let (piece, top_pieces) = match &event {
-            Event::Token { id, top, .. } => (
-                Some(text_of(*id)),
-                top.iter().map(|&(t, _)| text_of(t)).collect(),
-            ),
-            _ => (None, Vec::new()),
-        };
-        post(
-            scope,
-            &FromWorker::Event {
-                id,
-                event,
-                piece,
-                top_pieces,
-            },
-        );
-        state.go_on(id)
-    };
-    let generation = engine
-        .generate(request, &mut on_event)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(opts) = post_opts {
-        let mut opts = opts.clone();
-        opts.hit_max_tokens = generation.finish == kiln_engine::Finish::MaxTokens;
-        let report = Box::new(process(&generation.text, &opts));
-        post(scope, &FromWorker::Post { id, report });
-    }
-    Ok(())
+    let emit = |msg: FromWorker| post(scope, &msg);
+    answer::generate(&engine, id, request, post_opts, &emit, &|| state.go_on(id)).await
 }
 
-/// A lab run: every lane decoded together, each lane's events streamed as they come, then every
-/// lane post-processed and (when a temperature is 0 and nothing was cancelled) the batch checked
-/// for invariance — the same steps as `kiln lab`.
+/// A lab run (answer::lab), with the loaded model's hashes for its record.
 async fn lab(
     state: &State,
     scope: &DedicatedWorkerGlobalScope,
@@ -413,50 +383,12 @@ async fn lab(
 ) -> Result<(), String> {
     let engine = state.engine.borrow().clone().ok_or("no model is loaded")?;
     state.cancelled.set(None);
-    let mut on_event = |lane: usize, event: Event| {
-        // The alternatives stay in the worker: a lab run streams many lanes at once.
-        let event = match event {
-            Event::Token {
-                id: token, prob, ..
-            } => Event::Token {
-                id: token,
-                prob,
-                top: Vec::new(),
-            },
-            other => other,
-        };
-        post(scope, &FromWorker::Lane { id, lane, event });
+    let emit = |msg: FromWorker| post(scope, &msg);
+    let hashes = state.hashes.borrow().clone();
+    answer::lab(&engine, hashes, id, request, post_opts, &emit, &|| {
         state.go_on(id)
-    };
-    let run = engine
-        .lab(request, &mut on_event)
-        .await
-        .map_err(|e| e.to_string())?;
-    let reports = run
-        .lanes
-        .iter()
-        .map(|lane| post_process(lane, post_opts))
-        .collect();
-    let cancelled = state.go_on(id).is_break();
-    let invariance = if !cancelled && request.temperatures.contains(&0.0) {
-        let steps = request.request.max_tokens.min(32);
-        let check = engine.batch_invariance(&request.request.prompt, run.lanes.len(), steps);
-        Some(check.await.map_err(|e| e.to_string())?)
-    } else {
-        None
-    };
-    let meta = RecordMeta::new(&engine, state.hashes.borrow().clone());
-    post(
-        scope,
-        &FromWorker::LabDone {
-            id,
-            run: Box::new(run),
-            reports,
-            invariance,
-            meta,
-        },
-    );
-    Ok(())
+    })
+    .await
 }
 
 /// Where models are kept between visits.
@@ -789,8 +721,4 @@ fn js_error(e: &JsValue) -> String {
                 .and_then(|m| m.as_string())
         })
         .unwrap_or_else(|| format!("{e:?}"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
