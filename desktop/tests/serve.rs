@@ -734,12 +734,15 @@ fn a_full_queue_answers_429_with_retry_after() {
     let body = json!({"prompt": "Once upon a time", "max_tokens": 400, "temperature": 0.9,
                       "stream": true})
     .to_string();
-    // One decoding, one taken by the engine thread to wait for the lane, one in the queue.
+    // One decoding, one waiting for the lane: the queue of 1 is full.
     let mut held = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..2 {
         held.push(s.open_post(&body));
         std::thread::sleep(Duration::from_millis(400));
     }
+    let status = s.get("/kiln/v1/status").json();
+    assert_eq!(status["queued"], 1, "{status}");
+    assert_eq!(status["lanes"], 1, "{status}");
     let r = Server::raw_to(&s.addr, &body);
     assert_eq!(r.status, 429, "{}", r.text());
     assert_eq!(r.header("retry-after"), Some("1"));

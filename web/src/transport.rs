@@ -91,10 +91,15 @@ pub fn spawn(
         )
         .map_err(|_| "cannot install the app's message handler".to_string())?;
         receive.forget();
-        let t = IpcTransport { ipc, post };
-        // The native engine is already running: tell it the UI now listens.
-        t.send(&ToWorker::Hello, &[]);
-        return Ok(Box::new(t));
+        // The native engine is already running: tell it the UI listens — once the page has
+        // mounted (this runs inside the mount), so that its answer finds a UI to update and the
+        // app's "window ready" is the moment the window is usable.
+        let hello = IpcTransport {
+            ipc: ipc.clone(),
+            post: post.clone(),
+        };
+        crate::page::set_timeout(0, move || hello.send(&ToWorker::Hello, &[]));
+        return Ok(Box::new(IpcTransport { ipc, post }));
     }
     spawn_worker(on_message, on_error).map(|w| Box::new(WorkerTransport(w)) as Box<dyn Transport>)
 }

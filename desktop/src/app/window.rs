@@ -159,6 +159,10 @@ pub fn run(opts: WindowOptions) -> Result<()> {
                 let _ = proxy.send_event(UserEvent::ToUi(encode(&msg)));
             }
             Event::UserEvent(UserEvent::Driven(report)) => {
+                eprintln!(
+                    "kiln app: the drive script reported after {:.0} ms",
+                    t0.elapsed().as_secs_f64() * 1000.0
+                );
                 println!("{report}");
                 match &opts.screenshot {
                     #[cfg(target_os = "linux")]

@@ -146,20 +146,26 @@ pub async fn submit(
         logprobs,
         updates: tx,
     };
-    state.load.queued.fetch_add(1, Ordering::Relaxed);
+    // The queue is counted, not the channel's slots: a job the engine thread holds while it
+    // waits for free lanes is still waiting, so that at most `--queue` requests ever wait.
+    let full = || ApiError {
+        retry_after: Some(1),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{} requests are already waiting; retry shortly (--queue sets the limit)",
+                state.model.queue
+            ),
+        )
+    };
+    if state.load.queued.fetch_add(1, Ordering::SeqCst) >= state.model.queue {
+        state.load.queued.fetch_sub(1, Ordering::SeqCst);
+        return Err(full());
+    }
     if let Err(e) = state.jobs.try_send(job) {
-        state.load.queued.fetch_sub(1, Ordering::Relaxed);
+        state.load.queued.fetch_sub(1, Ordering::SeqCst);
         return Err(match e {
-            mpsc::error::TrySendError::Full(_) => ApiError {
-                retry_after: Some(1),
-                ..ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!(
-                        "{} requests are already waiting; retry shortly (--queue sets the limit)",
-                        state.model.queue
-                    ),
-                )
-            },
+            mpsc::error::TrySendError::Full(_) => full(),
             mpsc::error::TrySendError::Closed(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped")
             }

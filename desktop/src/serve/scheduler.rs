@@ -96,22 +96,25 @@ pub fn run(engine: &Engine, mut jobs: mpsc::Receiver<Job>, slots: usize, load: &
             let job = match waiting.take() {
                 Some(j) => j,
                 None if batch.is_empty() => match jobs.blocking_recv() {
-                    Some(j) => taken(j, load),
+                    Some(j) => j,
                     None => return,
                 },
                 None => match jobs.try_recv() {
-                    Ok(j) => taken(j, load),
+                    Ok(j) => j,
                     Err(_) => break,
                 },
             };
             if job.updates.is_closed() {
+                load.queued.fetch_sub(1, Ordering::SeqCst);
                 load.abandoned.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             if !batch.is_empty() && (batch.len() + job.lanes.len() > slots || !batch.can_join()) {
+                // Held here, it still counts as queued.
                 waiting = Some(job);
                 break;
             }
+            load.queued.fetch_sub(1, Ordering::SeqCst);
             let tag = next_tag;
             next_tag += 1;
             match block_on(batch.admit(tag, &job.request, &job.lanes)) {
@@ -197,9 +200,4 @@ pub fn run(engine: &Engine, mut jobs: mpsc::Receiver<Job>, slots: usize, load: &
         }
         load.lanes.store(batch.len(), Ordering::Relaxed);
     }
-}
-
-fn taken(job: Job, load: &Load) -> Job {
-    load.queued.fetch_sub(1, Ordering::Relaxed);
-    job
 }
