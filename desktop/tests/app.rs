@@ -3,7 +3,8 @@
 //! the UI's own controls (tests/app/drive.js) gives the same text as `kiln generate`, and a
 //! screenshot is saved ($KILN_ARTIFACTS, else target/app/); then the page tries to leave the app
 //! (fetch, image, new window, navigation to a listening loopback port) and nothing arrives.
-//! Without a display, `kiln app` says so and offers `kiln serve`.
+//! The native file dialog, answered with xdotool, hands the engine the chosen file. Without a
+//! display, `kiln app` says so and offers `kiln serve`.
 
 #![cfg(feature = "app")]
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop on a failed step
@@ -118,6 +119,47 @@ fn artifacts() -> PathBuf {
     dir
 }
 
+/// `kiln app` on display `x` with model directory `models`, driven by the script `drive`.
+fn app(x: &Xvfb, models: &Path, drive: &Path) -> Command {
+    let mut cmd = Command::new(KILN);
+    cmd.args(["app", "--device", "cpu", "--drive"])
+        .arg(drive)
+        .env("DISPLAY", &x.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("KILN_MODEL_DIR", models)
+        // No accessibility bus, no GPU compositing, no dconf service under Xvfb.
+        .env("NO_AT_BRIDGE", "1")
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .env("GSETTINGS_BACKEND", "memory");
+    cmd
+}
+
+/// The drive script's report (the last JSON line on stdout) and the app's stderr, once the app
+/// has exited successfully.
+fn report(out: &Output) -> (Value, String) {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "kiln app failed: {stderr}\n{stdout}");
+    let report: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no report from the drive script: {stdout}\n{stderr}"));
+    assert_eq!(report["ok"], true, "the page: {report:#}\n{stderr}");
+    (report, stderr)
+}
+
+/// A fresh directory of symlinks to `model`, under the given names.
+fn model_dir(name: &str, model: &Path, links: &[&str]) -> PathBuf {
+    let dir = artifacts().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for l in links {
+        std::os::unix::fs::symlink(model, dir.join(l)).unwrap();
+    }
+    dir
+}
+
 #[test]
 fn the_window_generates_what_kiln_generate_does() {
     let Some(model) = kiln_tests::default_model() else {
@@ -126,6 +168,13 @@ fn the_window_generates_what_kiln_generate_does() {
     let Some(x) = Xvfb::start() else {
         return;
     };
+    // A model directory with the default model and a second name for it, which the UI picks
+    // from its list (a load by path, as the file dialog and a drop make).
+    let dir = model_dir(
+        "models",
+        &model,
+        &["SmolLM2-135M-Instruct-Q4_1.gguf", "copy-of-default.gguf"],
+    );
     let shot = artifacts().join("app.png");
     let _ = std::fs::remove_file(&shot);
     // A loopback port the page will try to reach; every connection to it is counted.
@@ -147,35 +196,33 @@ fn the_window_generates_what_kiln_generate_does() {
     .expect("tests/app/drive.js");
     let drive = artifacts().join("drive.js");
     std::fs::write(&drive, script.replace("__PROBE__", &probe_url)).unwrap();
-    let mut cmd = Command::new(KILN);
-    cmd.args(["app", "--device", "cpu", "--drive"])
-        .arg(&drive)
-        .arg("--screenshot")
-        .arg(&shot)
-        .env("DISPLAY", &x.display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env("KILN_MODEL_DIR", model.parent().unwrap())
-        // No accessibility bus or GPU compositing under Xvfb.
-        .env("NO_AT_BRIDGE", "1")
-        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
-    let out = run_with_limit(cmd, Duration::from_secs(600));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "kiln app failed: {stderr}\n{stdout}");
+    let mut cmd = app(&x, &dir, &drive);
+    cmd.arg("--screenshot").arg(&shot);
+    let (report, stderr) = report(&run_with_limit(cmd, Duration::from_secs(600)));
     assert!(
         stderr.contains("window ready in"),
         "no time to window in: {stderr}"
     );
-    let report: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no report from the drive script: {stdout}\n{stderr}"));
-    assert_eq!(report["ok"], true, "the page: {report:#}");
     let status = report["status"].as_str().unwrap_or_default();
     assert!(
-        status.contains("on native CPU,") && status.contains("read from disk"),
+        status.contains("SmolLM2-135M-Instruct-Q4_1.gguf")
+            && status.contains("on native CPU,")
+            && status.contains("read from disk"),
         "the UI should say it runs natively: {status}"
+    );
+    let models: Vec<&str> = report["models"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        models.get(1..),
+        Some(&["SmolLM2-135M-Instruct-Q4_1.gguf", "copy-of-default.gguf"][..]),
+        "the model directory's list (after its heading): {report}"
+    );
+    let picked = report["picked"].as_str().unwrap_or_default();
+    assert!(
+        picked.starts_with("ready: copy-of-default.gguf"),
+        "the model picked from the list: {picked}"
     );
     assert_eq!(
         report["browser_only_controls"], false,
@@ -229,6 +276,84 @@ fn the_window_generates_what_kiln_generate_does() {
     // A blank 1280×860 window compresses to a few kB; the UI with text is far larger.
     assert!(png.len() > 20_000, "the screenshot is {} bytes", png.len());
     eprintln!("app: {status}; screenshot {}", shot.display());
+}
+
+/// Runs `xdotool` with `args`; its stdout.
+fn xdotool(display: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_file_dialog_hands_the_engine_a_model() {
+    let Some(model) = kiln_tests::default_model() else {
+        return;
+    };
+    if Command::new("xdotool").arg("version").output().is_err() {
+        assert!(
+            std::env::var_os("KILN_REQUIRE_APP").is_none(),
+            "KILN_REQUIRE_APP is set but xdotool is missing (scripts/setup.sh test installs it)"
+        );
+        eprintln!("skipped: xdotool is not installed (scripts/setup.sh test installs it)");
+        return;
+    }
+    let Some(x) = Xvfb::start() else {
+        return;
+    };
+    // The model directory holds the default model; the dialog picks a file outside it.
+    let dir = model_dir(
+        "dialog-models",
+        &model,
+        &["SmolLM2-135M-Instruct-Q4_1.gguf"],
+    );
+    let pick =
+        model_dir("dialog-elsewhere", &model, &["dialog-pick.gguf"]).join("dialog-pick.gguf");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/app/dialog.js");
+    let cmd = app(&x, &dir, &script);
+    // Answer the dialog as a person would: focus it, type the path, press Enter.
+    let display = x.display.clone();
+    let path = pick.display().to_string();
+    let answer = std::thread::spawn(move || {
+        let t0 = Instant::now();
+        let window = loop {
+            if let Some(w) = xdotool(&display, &["search", "--name", "^Open a model$"])
+                .and_then(|o| o.lines().next().map(str::to_string))
+            {
+                break w;
+            }
+            if t0.elapsed() > Duration::from_secs(120) {
+                return Err("the file dialog never opened".to_string());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        for args in [
+            vec!["windowfocus", "--sync", window.as_str()],
+            vec!["key", "--clearmodifiers", "ctrl+l"],
+            vec!["type", "--delay", "10", path.as_str()],
+            vec!["key", "Return"],
+        ] {
+            xdotool(&display, &args).ok_or(format!("xdotool {args:?} failed"))?;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        Ok(())
+    });
+    let out = run_with_limit(cmd, Duration::from_secs(600));
+    answer.join().unwrap().unwrap();
+    let (report, stderr) = report(&out);
+    assert!(
+        report["status"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("ready: dialog-pick.gguf") && s.contains("native CPU")),
+        "{report}"
+    );
+    assert!(stderr.contains("dialog-pick.gguf"), "{stderr}");
 }
 
 #[test]

@@ -731,8 +731,9 @@ fn a_full_queue_answers_429_with_retry_after() {
     let Some(s) = Server::start(&["--parallel", "1", "--queue", "1"]) else {
         return;
     };
+    // ignore_eos: neither request may end before the queue has been seen full.
     let body = json!({"prompt": "Once upon a time", "max_tokens": 400, "temperature": 0.9,
-                      "stream": true})
+                      "stream": true, "ignore_eos": true})
     .to_string();
     // One decoding, one waiting for the lane: the queue of 1 is full.
     let mut held = Vec::new();
@@ -740,9 +741,19 @@ fn a_full_queue_answers_429_with_retry_after() {
         held.push(s.open_post(&body));
         std::thread::sleep(Duration::from_millis(400));
     }
-    let status = s.get("/kiln/v1/status").json();
-    assert_eq!(status["queued"], 1, "{status}");
-    assert_eq!(status["lanes"], 1, "{status}");
+    // Until the engine thread has admitted the first and holds the second.
+    let t0 = Instant::now();
+    loop {
+        let status = s.get("/kiln/v1/status").json();
+        if status["queued"] == 1 && status["lanes"] == 1 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "one decoding and one queued expected: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let r = Server::raw_to(&s.addr, &body);
     assert_eq!(r.status, 429, "{}", r.text());
     assert_eq!(r.header("retry-after"), Some("1"));

@@ -155,40 +155,52 @@ fn gguf_str(s: &str) -> Vec<u8> {
 }
 
 impl GgufWriter {
-    /// A string value.
-    pub fn str(mut self, k: &str, v: &str) -> Self {
+    /// Sets key `k` (a key set twice keeps its place and takes the new value).
+    fn put(mut self, k: &str, ty: u32, v: Vec<u8>) -> Self {
+        match self.kv.iter_mut().find(|(key, _, _)| key == k) {
+            Some(e) => *e = (k.into(), ty, v),
+            None => self.kv.push((k.into(), ty, v)),
+        }
+        self
+    }
+    /// A second entry for key `k`, as a broken file would have it.
+    pub fn duplicate_str(mut self, k: &str, v: &str) -> Self {
         self.kv.push((k.into(), 8, gguf_str(v)));
         self
     }
+    /// A string value.
+    pub fn str(self, k: &str, v: &str) -> Self {
+        self.put(k, 8, gguf_str(v))
+    }
     /// A u32 value.
-    pub fn u32(mut self, k: &str, v: u32) -> Self {
-        self.kv.push((k.into(), 4, v.to_le_bytes().to_vec()));
-        self
+    pub fn u32(self, k: &str, v: u32) -> Self {
+        self.put(k, 4, v.to_le_bytes().to_vec())
+    }
+    /// A u64 value.
+    pub fn u64(self, k: &str, v: u64) -> Self {
+        self.put(k, 10, v.to_le_bytes().to_vec())
     }
     /// An f32 value.
-    pub fn f32(mut self, k: &str, v: f32) -> Self {
-        self.kv.push((k.into(), 6, v.to_le_bytes().to_vec()));
-        self
+    pub fn f32(self, k: &str, v: f32) -> Self {
+        self.put(k, 6, v.to_le_bytes().to_vec())
     }
     /// A string array.
-    pub fn strs(mut self, k: &str, v: &[&str]) -> Self {
+    pub fn strs(self, k: &str, v: &[&str]) -> Self {
         let mut b = 8u32.to_le_bytes().to_vec();
         b.extend((v.len() as u64).to_le_bytes());
         for s in v {
             b.extend(gguf_str(s));
         }
-        self.kv.push((k.into(), 9, b));
-        self
+        self.put(k, 9, b)
     }
     /// An i32 array.
-    pub fn i32s(mut self, k: &str, v: &[i32]) -> Self {
+    pub fn i32s(self, k: &str, v: &[i32]) -> Self {
         let mut b = 5u32.to_le_bytes().to_vec();
         b.extend((v.len() as u64).to_le_bytes());
         for x in v {
             b.extend(x.to_le_bytes());
         }
-        self.kv.push((k.into(), 9, b));
-        self
+        self.put(k, 9, b)
     }
     /// A tensor with ggml dims `ne` (innermost first), type id and raw data.
     pub fn tensor(mut self, name: &str, ne: &[u64], ty: u32, data: Vec<u8>) -> Self {

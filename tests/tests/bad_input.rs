@@ -212,10 +212,102 @@ fn shape_mismatch() {
 #[test]
 fn unsupported_architecture() {
     let b = tiny_llama().str("general.architecture", "mamba").build();
-    // The later duplicate key wins in the reader's map.
     assert_eq!(
         load_err(&gguf(b)),
         "bad.gguf: architecture `mamba` is not supported (supported: llama, mistral, qwen2)"
+    );
+}
+
+/// The file's tensor table entry for `name`: where its offset field is.
+fn offset_field(b: &[u8], name: &[u8], n_dims: usize) -> usize {
+    b.windows(name.len()).position(|w| w == name).expect("name") + name.len() + 4 + 8 * n_dims + 4
+}
+
+#[test]
+fn a_gguf_that_contradicts_itself_is_refused() {
+    // The same key twice: which value the writer meant is not kiln's to guess.
+    let b = tiny_llama()
+        .duplicate_str("general.architecture", "llama")
+        .build();
+    assert!(load_err(&gguf(b)).starts_with(
+        "bad.gguf: not a GGUF file: metadata key `general.architecture` appears twice"
+    ),);
+    // The same tensor twice.
+    let b = tiny_llama()
+        .f32_tensor("token_embd.weight", &[3, 4], |_| 0.1)
+        .f32_tensor("token_embd.weight", &[3, 4], |_| 0.2)
+        .build();
+    let err = load_err(&gguf(b));
+    assert!(
+        err.starts_with(
+            "bad.gguf: not a GGUF file: tensor `token_embd.weight` appears twice in the tensor table"
+        ),
+        "{err}"
+    );
+    // An offset off the alignment: every weight would be read shifted.
+    let mut b = tiny_llama()
+        .f32_tensor("token_embd.weight", &[3, 4], |i| i as f32)
+        .build();
+    let at = offset_field(&b, b"token_embd.weight", 2);
+    b[at..at + 8].copy_from_slice(&4u64.to_le_bytes());
+    let err = load_err(&gguf(b));
+    assert!(
+        err.starts_with(
+            "bad.gguf: not a GGUF file: tensor `token_embd.weight` has offset 4, not a multiple of general.alignment 32"
+        ),
+        "{err}"
+    );
+    // Head sizes that disagree: key length 2 (4 / 2 heads) against a value length or a rotary
+    // dimension of another size.
+    for (k, whence) in [
+        (
+            "llama.attention.value_length",
+            "llama.embedding_length / llama.attention.head_count",
+        ),
+        (
+            "llama.rope.dimension_count",
+            "llama.embedding_length / llama.attention.head_count",
+        ),
+    ] {
+        let err = load_err(&gguf(tiny_llama().u32(k, 4).build()));
+        assert_eq!(
+            err,
+            format!(
+                "bad.gguf: invalid model configuration: {k} = 4 disagrees with the head size 2 ({whence}); kiln supports heads whose keys, values and rotary part all have one size"
+            )
+        );
+    }
+    let err = load_err(&gguf(
+        tiny_llama()
+            .u32("llama.attention.key_length", 2)
+            .u32("llama.attention.value_length", 8)
+            .build(),
+    ));
+    assert!(
+        err.contains("llama.attention.value_length = 8 disagrees with the head size 2 (llama.attention.key_length)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_head_size_of_2_to_the_40_is_refused_before_anything_is_allocated() {
+    // Once an abort: the RoPE table was sized by it before any check.
+    let err = load_err(&gguf(
+        tiny_llama()
+            .u64("llama.attention.key_length", 1 << 40)
+            .build(),
+    ));
+    assert_eq!(
+        err,
+        "bad.gguf: invalid model configuration: head_dim 1099511627776 must be even and in 2..=1024 (RoPE pairs; no model has wider heads)"
+    );
+    let config =
+        br#"{"model_type":"llama","hidden_size":64,"intermediate_size":128,"num_attention_heads":4,
+        "num_hidden_layers":2,"rms_norm_eps":1e-5,"vocab_size":300,"max_position_embeddings":128,
+        "head_dim":1099511627776}"#;
+    assert_eq!(
+        load_err(&hf_with("config.json", config)),
+        "config.json: invalid model configuration: head_dim 1099511627776 must be even and in 2..=1024 (RoPE pairs; no model has wider heads)"
     );
 }
 
@@ -260,6 +352,23 @@ fn invalid_safetensors_header() {
         err.starts_with("model.safetensors: invalid safetensors file: header is not a JSON object"),
         "{err}"
     );
+    // A tensor whose data ends before it begins (with a shape whose size overflows, so that
+    // the size check alone could not catch it), and one with a sane shape.
+    for shape in ["[1099511627776,1099511627776,1099511627776]", "[1]"] {
+        let header = format!(
+            r#"{{"model.embed_tokens.weight":{{"dtype":"F32","shape":{shape},"data_offsets":[8,4]}}}}"#
+        );
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.extend([0u8; 16]);
+        let err = load_err(&hf_with("model.safetensors", &bytes));
+        assert!(
+            err.starts_with(
+                "model.safetensors: invalid safetensors file: tensor `model.embed_tokens.weight` has data_offsets [8, 4): its end precedes its begin"
+            ),
+            "{err}"
+        );
+    }
     let huge = (1u64 << 62).to_le_bytes();
     let err = load_err(&hf_with("model.safetensors", &huge));
     assert_eq!(

@@ -357,6 +357,10 @@ impl Gguf {
             let key = c.string()?;
             let ty = c.u32()?;
             let value = c.value(ty, 0)?;
+            // Two values for one key: which one the writer meant is a guess kiln does not make.
+            if metadata.contains_key(&key) {
+                return Err(c.bad(format!("metadata key `{key}` appears twice")));
+            }
             metadata.insert(key, value);
         }
 
@@ -387,8 +391,19 @@ impl Gguf {
         };
         let data_start = (c.pos as u64).div_ceil(alignment) * alignment;
 
-        let mut tensors = Vec::with_capacity(raw.len());
+        let mut tensors: Vec<TensorInfo> = Vec::with_capacity(raw.len());
+        let mut names = std::collections::BTreeSet::new();
         for (name, ne, ty_id, offset) in raw {
+            if !names.insert(name.clone()) {
+                return Err(c.bad(format!("tensor `{name}` appears twice in the tensor table")));
+            }
+            // GGUF places every tensor at a multiple of general.alignment; an offset off it means
+            // the table and the data disagree (reading it would shift every weight).
+            if !offset.is_multiple_of(alignment) {
+                return Err(c.bad(format!(
+                    "tensor `{name}` has offset {offset}, not a multiple of general.alignment {alignment}"
+                )));
+            }
             let Some(ty) = TensorType::from_ggml(ty_id) else {
                 return Err(Error::UnsupportedTensorType {
                     file: file.to_string(),

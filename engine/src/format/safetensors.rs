@@ -110,12 +110,23 @@ impl SafeTensors {
             let numel = raw.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
             let [begin, end] = raw.data_offsets;
             let expected = numel.and_then(|n| n.checked_mul(dtype.size() as u64));
-            if expected != end.checked_sub(begin) {
+            if end < begin {
                 return Err(bad(format!(
-                    "tensor `{name}` of shape {:?} {} needs {expected:?} bytes but its offsets [{begin}, {end}) span {}",
+                    "tensor `{name}` has data_offsets [{begin}, {end}): its end precedes its begin"
+                )));
+            }
+            let Some(expected) = expected else {
+                return Err(bad(format!(
+                    "tensor `{name}` has shape {:?}, whose size overflows",
+                    raw.shape
+                )));
+            };
+            if expected != end - begin {
+                return Err(bad(format!(
+                    "tensor `{name}` of shape {:?} {} needs {expected} bytes but its offsets [{begin}, {end}) span {}",
                     raw.shape,
                     raw.dtype,
-                    end.saturating_sub(begin)
+                    end - begin
                 )));
             }
             if end > data_len {

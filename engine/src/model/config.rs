@@ -108,6 +108,9 @@ pub struct ModelConfig {
     pub attention_bias: bool,
 }
 
+/// The widest attention head accepted (the widest in use, Gemma's and Llama-4's, are 256).
+pub const MAX_HEAD_DIM: usize = 1024;
+
 impl ModelConfig {
     /// Parses and validates config.json.
     pub fn from_json(file: &str, bytes: &[u8]) -> Result<Self> {
@@ -161,6 +164,26 @@ impl ModelConfig {
                 .map(|v| v as usize),
             attention_bias: g.tensor("blk.0.attn_q.bias").is_some(),
         };
+        // What the engine assumes of every head, said by the file in up to three places: they
+        // must agree, or the file contradicts itself.
+        let d = config.head_dim();
+        for k in ["attention.value_length", "rope.dimension_count"] {
+            if let Some(v) = g.get(&key(k)).and_then(|v| v.as_u64())
+                && v != d as u64
+            {
+                let whence = if config.head_dim.is_some() {
+                    format!("{arch}.attention.key_length")
+                } else {
+                    format!("{arch}.embedding_length / {arch}.attention.head_count")
+                };
+                return Err(Error::Config {
+                    file: g.file.clone(),
+                    reason: format!(
+                        "{arch}.{k} = {v} disagrees with the head size {d} ({whence}); kiln supports heads whose keys, values and rotary part all have one size"
+                    ),
+                });
+            }
+        }
         config.validate(&g.file)?;
         Ok(config)
     }
@@ -199,10 +222,21 @@ impl ModelConfig {
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if !self.head_dim().is_multiple_of(2) || self.head_dim() == 0 {
+        let d = self.head_dim();
+        if !d.is_multiple_of(2) || d == 0 || d > MAX_HEAD_DIM {
             return bad(format!(
-                "head_dim {} must be even and positive for RoPE",
-                self.head_dim()
+                "head_dim {d} must be even and in 2..={MAX_HEAD_DIM} (RoPE pairs; no model has wider heads)"
+            ));
+        }
+        // The query projection's width, and with it every per-head table, stays in range.
+        if self
+            .num_attention_heads
+            .checked_mul(d)
+            .is_none_or(|w| w > 1 << 24)
+        {
+            return bad(format!(
+                "num_attention_heads {} × head_dim {d} is out of range (at most 16777216)",
+                self.num_attention_heads
             ));
         }
         if !(self.rms_norm_eps > 0.0 && self.rms_norm_eps < 1.0) {
