@@ -2,6 +2,14 @@
 //! `chat_template` in tokenizer_config.json), rendered with minijinja under the settings that
 //! transformers uses (`trim_blocks`, `lstrip_blocks`, Python string methods; see
 //! transformers' `chat_template_utils._compile_jinja_template`).
+//!
+//! A template comes with a model file, so it is untrusted code: rendering runs on a fuel budget
+//! (minijinja's instruction count) and its output is capped; it can read nothing but the
+//! messages (minijinja has no file or environment access unless given a loader or globals, and
+//! this environment gets neither). A template that does not compile does not stop the model from
+//! loading: chat prompts then get the compile error, raw completion works.
+
+use std::io;
 
 use minijinja::{Environment, Error as JinjaError, ErrorKind, context};
 use serde::{Deserialize, Serialize};
@@ -27,12 +35,19 @@ impl Message {
     }
 }
 
+/// Instructions one rendering may execute (a chat of hundreds of turns needs a few thousand).
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+/// Bytes one rendering may produce.
+pub const TEMPLATE_OUTPUT_CAP: usize = 4 << 20;
+
 /// A compiled chat template with the special-token texts it may refer to.
 #[derive(Debug, Clone)]
 pub struct ChatTemplate {
     source: String,
     bos_token: String,
     eos_token: String,
+    /// Why the template does not compile, for one made by [`ChatTemplate::lenient`].
+    broken: Option<String>,
 }
 
 impl ChatTemplate {
@@ -42,9 +57,27 @@ impl ChatTemplate {
             source: source.to_string(),
             bos_token: bos_token.to_string(),
             eos_token: eos_token.to_string(),
+            broken: None,
         };
         t.env()?;
         Ok(t)
+    }
+
+    /// [`ChatTemplate::new`], or, when `source` does not compile, a template that answers every
+    /// rendering with that error — what a model file carries: the model still loads for raw
+    /// completion.
+    pub fn lenient(source: &str, bos_token: &str, eos_token: &str) -> Self {
+        Self::new(source, bos_token, eos_token).unwrap_or_else(|e| Self {
+            source: source.to_string(),
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
+            broken: Some(e.to_string()),
+        })
+    }
+
+    /// Why the template cannot be used, if it cannot.
+    pub fn problem(&self) -> Option<&str> {
+        self.broken.as_deref()
     }
 
     /// The template text.
@@ -54,6 +87,7 @@ impl ChatTemplate {
 
     fn env(&self) -> Result<Environment<'_>> {
         let mut env = Environment::new();
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -70,17 +104,58 @@ impl ChatTemplate {
 
     /// Renders `messages`, ending with the assistant's opening when `add_generation_prompt`.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        if let Some(why) = &self.broken {
+            return Err(Error::ChatTemplate(format!(
+                "the model's chat template does not compile ({why}); raw prompts still work"
+            )));
+        }
         let env = self.env()?;
         let t = env
             .get_template("chat")
             .map_err(|e| Error::ChatTemplate(e.to_string()))?;
-        t.render(context! {
-            messages => messages,
-            add_generation_prompt => add_generation_prompt,
-            bos_token => self.bos_token,
-            eos_token => self.eos_token,
-        })
-        .map_err(|e| Error::ChatTemplate(e.to_string()))
+        let mut out = Capped::default();
+        let rendered = t.render_captured_to(
+            context! {
+                messages => messages,
+                add_generation_prompt => add_generation_prompt,
+                bos_token => self.bos_token,
+                eos_token => self.eos_token,
+            },
+            &mut out,
+        );
+        match rendered {
+            Ok(_) => String::from_utf8(out.bytes)
+                .map_err(|_| Error::ChatTemplate("the template rendered invalid UTF-8".into())),
+            Err(_) if out.over => Err(Error::ChatTemplate(format!(
+                "the template renders more than {TEMPLATE_OUTPUT_CAP} bytes"
+            ))),
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(Error::ChatTemplate(format!(
+                "the template ran out of its {TEMPLATE_FUEL} steps (a template that loops without end?)"
+            ))),
+            Err(e) => Err(Error::ChatTemplate(e.to_string())),
+        }
+    }
+}
+
+/// The rendering's output, refused past [`TEMPLATE_OUTPUT_CAP`] bytes.
+#[derive(Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl io::Write for Capped {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if self.bytes.len() + b.len() > TEMPLATE_OUTPUT_CAP {
+            self.over = true;
+            return Err(io::Error::other("template output cap"));
+        }
+        self.bytes.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -108,6 +183,41 @@ mod tests {
         };
         let err = t.render(&[sys], false).unwrap_err().to_string();
         assert!(err.contains("first must be user"), "{err}");
+    }
+
+    #[test]
+    fn a_hostile_template_is_stopped_with_a_clear_error() {
+        let endless = ChatTemplate::new(
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            "",
+            "",
+        )
+        .unwrap();
+        let e = endless.render(&[Message::user("hi")], true).unwrap_err();
+        assert!(
+            e.to_string().contains("ran out of its 1000000 steps"),
+            "{e}"
+        );
+        let huge = ChatTemplate::new(
+            "{% for i in range(100000) %}{{ messages[0].content }}{% endfor %}",
+            "",
+            "",
+        )
+        .unwrap();
+        let big = "x".repeat(1000);
+        let e = huge.render(&[Message::user(big)], true).unwrap_err();
+        assert!(
+            e.to_string().contains("renders more than 4194304 bytes"),
+            "{e}"
+        );
+        let broken = ChatTemplate::lenient("{% for %}", "", "");
+        assert!(broken.problem().is_some());
+        let e = broken.render(&[Message::user("hi")], true).unwrap_err();
+        assert!(
+            e.to_string().contains("does not compile")
+                && e.to_string().contains("raw prompts still work"),
+            "{e}"
+        );
     }
 
     #[test]

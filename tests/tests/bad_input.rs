@@ -386,6 +386,43 @@ fn tiny_engine() -> Engine {
 }
 
 #[test]
+fn a_broken_chat_template_still_lets_the_model_complete_raw_prompts() {
+    let files = hf_with(
+        "tokenizer_config.json",
+        br#"{"chat_template": "{% for %}", "bos_token": "", "eos_token": ""}"#,
+    );
+    let engine = load(&files, DeviceChoice::Cpu).expect("the model loads despite its template");
+    let t = engine.chat_template().expect("the template is kept");
+    assert!(t.problem().is_some());
+    let req = |prompt| GenerateRequest {
+        prompt,
+        sampling: SamplingParams::greedy(),
+        max_tokens: 2,
+        stop: vec![],
+        ignore_eos: true,
+        stop_on_repetition: false,
+    };
+    let raw = block_on(
+        engine.generate(&req(Prompt::Raw("hello".into())), &mut |_| {
+            ControlFlow::Continue(())
+        }),
+    );
+    assert_eq!(raw.expect("raw completion").tokens.len(), 2);
+    let chat = block_on(engine.generate(
+        &req(Prompt::Chat(vec![kiln_engine::Message::user("hi")])),
+        &mut |_| ControlFlow::Continue(()),
+    ))
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        chat.starts_with("chat template: the model's chat template does not compile (")
+            && chat.ends_with("raw prompts still work"),
+        "{chat}"
+    );
+}
+
+#[test]
 fn prompt_longer_than_the_context() {
     let engine = tiny_engine();
     let req = GenerateRequest {

@@ -266,7 +266,9 @@ async fn load(
         arch: info.arch.clone(),
         n_params: info.n_params,
         vocab_size: info.vocab_size,
-        has_chat_template: info.chat_template.is_some(),
+        has_chat_template: engine
+            .chat_template()
+            .is_some_and(|t| t.problem().is_none()),
         sha256,
         from_cache,
         storage,

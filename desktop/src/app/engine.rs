@@ -220,7 +220,9 @@ fn load(
         arch: i.arch.clone(),
         n_params: i.n_params,
         vocab_size: i.vocab_size,
-        has_chat_template: i.chat_template.is_some(),
+        has_chat_template: engine
+            .chat_template()
+            .is_some_and(|t| t.problem().is_none()),
         sha256,
         from_cache: false,
         storage: "disk".into(),

@@ -62,7 +62,11 @@ impl<'a> Checkpoint<'a> {
             .and_then(Value::as_u64)
             .map(|v| v as u32);
         let chat = match g.get("tokenizer.chat_template").and_then(Value::as_str) {
-            Some(src) => Some(ChatTemplate::new(src, &token(tokenizer.bos), &token(eos))?),
+            Some(src) => Some(ChatTemplate::lenient(
+                src,
+                &token(tokenizer.bos),
+                &token(eos),
+            )),
             None => None,
         };
         let mut inv_freq = config.inv_freq();
@@ -167,14 +171,13 @@ impl<'a> Checkpoint<'a> {
                 .map(String::from),
             _ => None,
         };
-        let chat = match template {
-            Some(src) => Some(ChatTemplate::new(
+        let chat = template.map(|src| {
+            ChatTemplate::lenient(
                 &src,
                 &text_of(&tok_config["bos_token"]),
                 &text_of(&tok_config["eos_token"]),
-            )?),
-            None => None,
-        };
+            )
+        });
 
         let shard_names = match map.get("model.safetensors.index.json") {
             Some(idx) => ShardIndex::parse("model.safetensors.index.json", idx)?.shards(),
