@@ -665,8 +665,9 @@ fn concurrent_streams_each_get_their_solo_output_and_clients_that_leave_free_the
     // A streaming client that leaves after its first chunk, and a waiting one.
     let before = st["abandoned"].as_u64().unwrap();
     for stream in [true, false] {
+        // ignore_eos: the request must still be running when its client leaves.
         let b = json!({"prompt": "Once upon a time", "max_tokens": 4000, "temperature": 0.9,
-                       "stream": stream})
+                       "stream": stream, "ignore_eos": true})
         .to_string();
         let mut c = s.open_post(&b);
         if stream {
