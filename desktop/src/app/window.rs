@@ -31,8 +31,8 @@ enum UserEvent {
     Connected,
     /// The page asked for the file dialog.
     Pick,
-    /// A path was dropped on the window.
-    Dropped(PathBuf),
+    /// A model path, dropped on the window or chosen in the file dialog.
+    Chosen(PathBuf),
     /// The `--drive` script reported.
     Driven(String),
     /// The screenshot was written, or why not.
@@ -96,7 +96,7 @@ pub fn run(opts: WindowOptions) -> Result<()> {
                 if let DragDropEvent::Drop { paths, .. } = ev
                     && let Some(p) = paths.first()
                 {
-                    let _ = proxy.send_event(UserEvent::Dropped(p.clone()));
+                    let _ = proxy.send_event(UserEvent::Chosen(p.clone()));
                 }
                 // The page never sees the drop: a path, not the bytes, goes to the engine.
                 true
@@ -146,11 +146,11 @@ pub fn run(opts: WindowOptions) -> Result<()> {
                 {
                     use tao::platform::unix::WindowExtUnix;
                     if let Some(p) = super::linux::pick_model(window.gtk_window(), &files::model_dir()) {
-                        let _ = proxy.send_event(UserEvent::Dropped(p));
+                        let _ = proxy.send_event(UserEvent::Chosen(p));
                     }
                 }
             }
-            Event::UserEvent(UserEvent::Dropped(p)) => {
+            Event::UserEvent(UserEvent::Chosen(p)) => {
                 #[cfg(target_os = "linux")]
                 let p = super::linux::model_of(&p);
                 let msg = FromWorker::ModelChosen {
