@@ -11,7 +11,39 @@ use kiln_engine::post::{PostOptions, process};
 use kiln_engine::{Engine, Event, Finish, GenerateRequest, ModelFiles};
 use sha2::{Digest, Sha256};
 
-use crate::protocol::FromWorker;
+use crate::protocol::{EngineHost, FromWorker, LoadedModel};
+
+/// What the UI is told about a model just loaded into `engine`: the engine's own description
+/// (file, architecture, sizes, a usable chat template, device), with what only the caller knows
+/// — its hash, where the bytes came from, how long it took, which engine it is.
+pub fn loaded_model(
+    engine: &Engine,
+    sha256: String,
+    storage: &str,
+    largest_tensor_bytes: u64,
+    load_ms: f64,
+    host: EngineHost,
+) -> LoadedModel {
+    let info = engine.info();
+    LoadedModel {
+        file: info.file.clone(),
+        arch: info.arch.clone(),
+        n_params: info.n_params,
+        vocab_size: info.vocab_size,
+        // A template that does not compile leaves the model for raw completion: start in raw.
+        has_chat_template: engine
+            .chat_template()
+            .is_some_and(|t| t.problem().is_none()),
+        sha256,
+        from_cache: false,
+        storage: storage.to_string(),
+        device: engine.device().clone(),
+        webgpu: None,
+        largest_tensor_bytes,
+        load_ms,
+        engine: host,
+    }
+}
 
 /// One generation: every event streamed with the token's text (and its alternatives' texts) for
 /// the token view, then, if asked, the post-processing report.

@@ -256,28 +256,19 @@ async fn load(
         .await
         .map_err(|e| e.to_string())?;
     drop(files);
-    let info = engine.info();
-    let mut device_info = engine.device().clone();
-    if device_info.note.is_none() {
-        device_info.note = note;
-    }
-    let model = LoadedModel {
-        file: info.file.clone(),
-        arch: info.arch.clone(),
-        n_params: info.n_params,
-        vocab_size: info.vocab_size,
-        has_chat_template: engine
-            .chat_template()
-            .is_some_and(|t| t.problem().is_none()),
+    let mut model = answer::loaded_model(
+        &engine,
         sha256,
-        from_cache,
-        storage,
-        device: device_info,
-        webgpu: webgpu.ok(),
-        largest_tensor_bytes: largest,
-        load_ms: now_ms() - t0,
-        engine: EngineHost::Worker,
-    };
+        &storage,
+        largest,
+        now_ms() - t0,
+        EngineHost::Worker,
+    );
+    model.from_cache = from_cache;
+    model.webgpu = webgpu.ok();
+    if model.device.note.is_none() {
+        model.device.note = note;
+    }
     *state.engine.borrow_mut() = Some(Rc::new(engine));
     *state.hashes.borrow_mut() = hashes;
     Ok(model)

@@ -214,26 +214,16 @@ fn load(
     }))
     .map_err(|e| format!("{}: {e}", path.display()))?;
     drop(model_files);
-    let i = engine.info();
-    let model = LoadedModel {
-        file: i.file.clone(),
-        arch: i.arch.clone(),
-        n_params: i.n_params,
-        vocab_size: i.vocab_size,
-        has_chat_template: engine
-            .chat_template()
-            .is_some_and(|t| t.problem().is_none()),
+    let model = answer::loaded_model(
+        &engine,
         sha256,
-        from_cache: false,
-        storage: "disk".into(),
-        device: engine.device().clone(),
-        webgpu: None,
-        largest_tensor_bytes: info.largest_tensor_bytes,
-        load_ms: t0.elapsed().as_secs_f64() * 1000.0,
-        engine: EngineHost::Native {
+        "disk",
+        info.largest_tensor_bytes,
+        t0.elapsed().as_secs_f64() * 1000.0,
+        EngineHost::Native {
             cpu_threads: cpu_threads(),
         },
-    };
+    );
     eprintln!(
         "kiln app: {} on {} [{}] loaded in {:.0} ms",
         path.display(),

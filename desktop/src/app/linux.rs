@@ -17,8 +17,8 @@ pub fn display() -> Result<(), String> {
     gtk::init().map_err(|e| format!("GTK cannot open the display: {e}"))
 }
 
-/// The native file dialog, in `start`: a GGUF file, or any file of a Hugging Face set (its folder
-/// is the model). `None` if the user closes it.
+/// The native file dialog, in `start`: the file chosen (a GGUF, or any file of a Hugging Face
+/// set — [`model_of`] makes it a model). `None` if the user closes it.
 pub fn pick_model(parent: &gtk::ApplicationWindow, start: &Path) -> Option<PathBuf> {
     let dialog = gtk::FileChooserDialog::with_buttons(
         Some("Open a model"),
@@ -44,7 +44,7 @@ pub fn pick_model(parent: &gtk::ApplicationWindow, start: &Path) -> Option<PathB
         .then(|| dialog.filename())
         .flatten();
     dialog.close();
-    chosen.map(|p| model_of(&p))
+    chosen
 }
 
 /// The model a chosen file stands for: a GGUF is itself; a file of a Hugging Face set
