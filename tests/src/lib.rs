@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use kiln_engine::{DeviceChoice, Engine, LoadOptions, ModelFiles};
 
+pub mod fuzz;
+
 /// `tests/fixtures` of this repository.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -251,21 +253,24 @@ impl GgufWriter {
     }
 }
 
-/// Whether the sandbox interpreter for `lang` is missing. Prints why a check is skipped, or
-/// fails when `KILN_REQUIRE_SANDBOX=1` (CI: scripts/setup.sh installs them).
+/// Whether the sandbox for `lang` is missing: its interpreter, or the operating-system jail
+/// that every run is in by default. Prints why a check is skipped, or fails when
+/// `KILN_REQUIRE_SANDBOX=1` (CI: scripts/setup.sh installs them).
 pub fn interpreter_missing(lang: kiln_engine::post::Language) -> bool {
-    if kiln_engine::post::sandbox::interpreter_available(lang) {
-        return false;
-    }
-    if std::env::var("KILN_REQUIRE_SANDBOX").as_deref() == Ok("1") {
-        panic!(
-            "KILN_REQUIRE_SANDBOX=1 but no interpreter for {}",
+    use kiln_engine::post::sandbox::{interpreter_available, jail};
+    let why = if !interpreter_available(lang) {
+        format!(
+            "no interpreter for {} on PATH (python3 / node)",
             lang.name()
-        );
+        )
+    } else if let Err(why) = jail::status() {
+        format!("no operating-system jail: {why}")
+    } else {
+        return false;
+    };
+    if std::env::var("KILN_REQUIRE_SANDBOX").as_deref() == Ok("1") {
+        panic!("KILN_REQUIRE_SANDBOX=1 but {why}");
     }
-    eprintln!(
-        "SKIPPED: sandbox check — no interpreter for {} on PATH (python3 / node)",
-        lang.name()
-    );
+    eprintln!("SKIPPED: sandbox check — {why}");
     true
 }

@@ -79,23 +79,51 @@ def _kiln_harness():
             _exit(3)
 
     # ---- request --------------------------------------------------------------------------
+    _read = posix.read
+    pending = [b""]
+
+    def readline():
+        # One line from fd 0 (the parent's channel), without the newline; None at the end.
+        while True:
+            data = pending[0]
+            cut = data.find(b"\n")
+            if cut >= 0:
+                pending[0] = data[cut + 1:]
+                return data[:cut]
+            try:
+                more = _read(0, 1 << 16)
+            except InterruptedError:
+                continue
+            if not more:
+                pending[0] = b""
+                return data or None
+            pending[0] = data + more
+
     try:
-        request = json.loads(sys.stdin.buffer.read())
+        request = json.loads(readline() or b"")
+        role = request.get("role", "program")
         nonce = request["nonce"]
         program = request["program"]
         workdir = request["workdir"]
         limits = request.get("limits") or {}
+        line_offset = request.get("line_offset", 0)
+        solution_names = request.get("names") or {}
     except _BaseException as e:
         die("bad request: %s: %s" % (_type(e).__name__, e))
     if not (_isinstance(nonce, _str) and _len(nonce) == 32
             and all(c in "0123456789abcdef" for c in nonce)):
         die("bad request: nonce must be 32 lowercase hex digits")
     if not _isinstance(program, _str) or not _isinstance(workdir, _str) \
-            or not workdir.startswith("/") or not _isinstance(limits, dict):
-        die("bad request: program/workdir/limits have the wrong type")
+            or not workdir.startswith("/") or not _isinstance(limits, dict) \
+            or role not in ("program", "solution", "test") \
+            or _type(line_offset) is not _int or not 0 <= line_offset < 1 << 24 \
+            or not _isinstance(solution_names, dict):
+        die("bad request: role/program/workdir/limits/line_offset/names have the wrong type")
     del request
 
-    prefix = "\nKILN-VERDICT-" + nonce + " "
+    # The split roles' channel carries only this harness's lines; the single program's stdout
+    # also carries what the program prints, so its verdict line is marked with the nonce.
+    prefix = "\nKILN-VERDICT-" + nonce + " " if role == "program" else ""
 
     def jstr(s):
         out = ['"']
@@ -134,9 +162,13 @@ def _kiln_harness():
     # Pre-built so that it can be written even when no memory is left.
     memory_line = verdict_line("resource", "memory", "MemoryError", None).encode("ascii")
 
-    # Our own copy of stdout, immune to the program closing or redirecting fd 1.
+    # Our own copy of stdout, immune to the program closing or redirecting fd 1.  In the two
+    # split roles fd 1 becomes a copy of stderr: what the code prints is output, and the
+    # original stdout carries only this harness's lines.
     try:
         verdict_fd = _dup(1)
+        if role != "program":
+            posix.dup2(2, 1)
     except OSError as e:
         die("cannot dup stdout: %s" % e)
 
@@ -559,53 +591,240 @@ def _kiln_harness():
     harness_main = sys.modules.get("__main__")
     sys.modules["__main__"] = main
 
-    verdict, kind, message, line = "pass", None, "", None
-    try:
+    def classify(e):
+        # How an exception that ended the program (or a call into it) reads as a verdict.
+        line = generated_line(e.__traceback__)
+        name, text = describe(e)
+        remote_line = _getattr(e, "_kiln_line", None)
+        if _type(remote_line) is _int:
+            line = remote_line
+        if _isinstance(e, _SystemExit):
+            # As HumanEval's harness: exiting, even with status 0, means the tests after the
+            # exit never ran, so it is not a pass.
+            status = e.code
+            if status is None or status == 0 or status is False:
+                return ("error", None,
+                        "exit status 0 before the end (the remaining tests did not run)", line)
+            if _isinstance(status, _int):
+                return "error", None, "exit status %d" % status, line
+            return "error", None, "exit status 1 (SystemExit: %s)" % text, line
+        if _isinstance(e, _AssertionError):
+            return "fail", None, text or "assertion failed", line
+        if _isinstance(e, _MemoryError):
+            return "resource", "memory", ("MemoryError: " + text) if text else "MemoryError", line
+        if _isinstance(e, _RecursionError):
+            return "resource", "recursion", "RecursionError: " + text, line
+        if _isinstance(e, _OSError) and e.errno == 27:  # EFBIG: RLIMIT_FSIZE
+            return "resource", "file", "%s: %s" % (name, text), line
+        return "error", None, ("%s: %s" % (name, text)) if text else name, line
+
+    def execute(source):
         try:
-            code = _compile(program, "<generated>", "exec")
-        except _SyntaxError as e:
-            verdict = "error"
-            message = "%s: %s" % (_type(e).__name__, e.msg)
-            line = e.lineno if _isinstance(e.lineno, _int) else None
-        else:
-            del program
+            try:
+                code = _compile(source, "<generated>", "exec")
+            except _SyntaxError as e:
+                line = e.lineno if _isinstance(e.lineno, _int) else None
+                return "error", None, "%s: %s" % (_type(e).__name__, e.msg), line
             try:
                 _exec(code, namespace)
-            except _SystemExit as e:
-                # As HumanEval's harness: exiting, even with status 0, means the tests after
-                # the exit never ran, so it is not a pass.
-                status = e.code
-                if status is None or status == 0 or status is False:
-                    verdict = "error"
-                    message = "exit status 0 before the end (the remaining tests did not run)"
-                elif _isinstance(status, _int):
-                    verdict, message = "error", "exit status %d" % status
-                else:
-                    verdict = "error"
-                    message = "exit status 1 (SystemExit: %s)" % describe(e)[1]
-                line = generated_line(e.__traceback__)
             except _BaseException as e:
-                line = generated_line(e.__traceback__)
-                name, text = describe(e)
-                if _isinstance(e, _AssertionError):
-                    verdict, message = "fail", text or "assertion failed"
-                elif _isinstance(e, _MemoryError):
-                    verdict, kind = "resource", "memory"
-                    message = ("MemoryError: " + text) if text else "MemoryError"
-                elif _isinstance(e, _RecursionError):
-                    verdict, kind, message = "resource", "recursion", "RecursionError: " + text
-                elif _isinstance(e, _OSError) and e.errno == 27:  # EFBIG: RLIMIT_FSIZE
-                    verdict, kind, message = "resource", "file", "%s: %s" % (name, text)
-                else:
-                    verdict, message = "error", ("%s: %s" % (name, text)) if text else name
+                result = classify(e)
                 e = None
-    except _MemoryError:
-        verdict, kind, message, line = "resource", "memory", "MemoryError", None
-    except _RecursionError as e:  # compiling deeply nested code
-        verdict, kind, message, line = "resource", "recursion", "RecursionError: %s" % e, None
-    except _BaseException as e:
-        name, text = describe(e)
-        verdict, kind, message, line = "error", None, "%s: %s" % (name, text), None
+                return result
+        except _MemoryError:
+            return "resource", "memory", "MemoryError", None
+        except _RecursionError as e:  # compiling deeply nested code
+            return "resource", "recursion", "RecursionError: %s" % e, None
+        except _BaseException as e:
+            name, text = describe(e)
+            return "error", None, "%s: %s" % (name, text), None
+        return "pass", None, "", None
+
+    # ---- values between the two processes of a split run ----------------------------------
+    # The solution's process and the test's process exchange plain data only: exact builtin
+    # types (a subclass, e.g. a str whose __eq__ always says yes, does not cross), tagged so
+    # that tuples, sets, bytes and non-finite floats survive JSON.
+    class Uncrossable(_Exception):
+        pass
+
+    _list, _tuple, _dict, _set, _frozenset, _float, _complex = \
+        list, tuple, dict, set, frozenset, float, complex
+    _MAX_DEPTH = 100
+
+    def enc(v, depth=0):
+        if depth > _MAX_DEPTH:
+            raise Uncrossable("a value nested more than %d deep" % _MAX_DEPTH)
+        t = _type(v)
+        if v is None or t is _bool or t is _int or t is _str:
+            return v
+        if t is _float:
+            return {"f": _repr(v)}
+        if t is _list:
+            return [enc(x, depth + 1) for x in v]
+        if t is _tuple:
+            return {"t": [enc(x, depth + 1) for x in v]}
+        if t is _dict:
+            return {"d": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()]}
+        if t is _set:
+            return {"s": [enc(x, depth + 1) for x in v]}
+        if t is _frozenset:
+            return {"fs": [enc(x, depth + 1) for x in v]}
+        if t is _bytes:
+            return {"b": v.hex()}
+        if t is _complex:
+            return {"c": [_repr(v.real), _repr(v.imag)]}
+        raise Uncrossable("a value of type %s" % t.__name__)
+
+    def dec(v, depth=0):
+        if depth > _MAX_DEPTH:
+            raise Uncrossable("a value nested more than %d deep" % _MAX_DEPTH)
+        t = _type(v)
+        if v is None or t is _bool or t is _int or t is _str:
+            return v
+        if t is _list:
+            return [dec(x, depth + 1) for x in v]
+        if t is _dict and _len(v) == 1:
+            tag, body = next(iter(v.items()))
+            if tag == "f" and _type(body) is _str:
+                return _float(body)
+            if tag == "t" and _type(body) is _list:
+                return _tuple(dec(x, depth + 1) for x in body)
+            if tag == "d" and _type(body) is _list:
+                out = {}
+                for pair in body:
+                    if _type(pair) is not _list or _len(pair) != 2:
+                        raise Uncrossable("a malformed dict")
+                    out[dec(pair[0], depth + 1)] = dec(pair[1], depth + 1)
+                return out
+            if tag == "s" and _type(body) is _list:
+                return _set(dec(x, depth + 1) for x in body)
+            if tag == "fs" and _type(body) is _list:
+                return _frozenset(dec(x, depth + 1) for x in body)
+            if tag == "b" and _type(body) is _str:
+                return _bytes.fromhex(body)
+            if tag == "c" and _type(body) is _list and _len(body) == 2:
+                return _complex(_float(body[0]), _float(body[1]))
+        raise Uncrossable("an unknown value")
+
+    def send(obj):
+        emit((json.dumps(obj) + "\n").encode("ascii"))
+
+    def serve():
+        # The solution's side: report what it defines, then answer calls until the parent
+        # closes the channel.  Nothing here decides a verdict: the test's process does.
+        import types
+        functions, values, modules = [], {}, {}
+        for name, v in _list(namespace.items()):
+            if name.startswith("__"):
+                continue
+            if _isinstance(v, types.ModuleType):
+                modules[name] = v.__name__
+            elif callable(v):
+                if not _isinstance(v, _type):
+                    functions.append(name)
+            else:
+                try:
+                    values[name] = enc(v)
+                except _BaseException:
+                    pass
+        send({"ready": {"functions": functions, "values": values, "modules": modules}})
+        while not first:
+            raw = readline()
+            if raw is None:
+                return
+            try:
+                req = json.loads(raw)
+                fn = namespace[req["call"]]
+                args = dec(req["args"])
+                kwargs = dec(req["kwargs"])
+            except _BaseException as e:
+                send({"raise": "RuntimeError", "message": "bad call: %s" % describe(e)[1]})
+                continue
+            try:
+                try:
+                    out = {"ok": enc(fn(*args, **kwargs))}
+                except Uncrossable as e:
+                    out = {"raise": "TypeError", "message":
+                           "the solution returned %s, which cannot leave its process" % e}
+                del args, kwargs
+            except _BaseException as e:
+                name, text = describe(e)
+                if _isinstance(e, _SystemExit):
+                    name, text = "SystemExit", "the solution exited during a call"
+                out = {"raise": name, "message": clip(text),
+                       "line": generated_line(e.__traceback__)}
+                e = None
+            if first:
+                return
+            send(out)
+
+    def install_proxies():
+        # The test's side: every function the solution defined becomes a stub that sends the
+        # call's arguments to the solution's process and returns its answer, decoded.
+        def call(name, args, kwargs):
+            try:
+                request = {"call": name, "args": enc(_list(args)), "kwargs": enc(_dict(kwargs))}
+            except Uncrossable as e:
+                raise TypeError("cannot pass %s to the solution's process" % e)
+            send(request)
+            raw = readline()
+            if raw is None:
+                raise SolutionEnded("the solution's process ended during %s()" % name)
+            reply = json.loads(raw)
+            if _type(reply) is _dict and "ok" in reply:
+                try:
+                    return dec(reply["ok"])
+                except Uncrossable as e:
+                    raise TypeError("the solution's answer is not plain data (%s)" % e)
+            name = reply.get("raise") if _type(reply) is _dict else None
+            message = reply.get("message") if _type(reply) is _dict else None
+            cls = _getattr(builtins, name, None) if _type(name) is _str else None
+            # StopIteration would end the test's iteration early (all(map(f, xs)) is True).
+            if not (_isinstance(cls, _type) and issubclass(cls, _Exception)) \
+                    or issubclass(cls, (StopIteration, StopAsyncIteration)):
+                cls = _type(name if _type(name) is _str and name.isidentifier()
+                            else "SolutionError", (_Exception,), {})
+            err = cls(message if _type(message) is _str else "")
+            line = reply.get("line") if _type(reply) is _dict else None
+            if _type(line) is _int:
+                err._kiln_line = line
+            raise err
+
+        def proxy_for(name):
+            def proxy(*args, **kwargs):
+                return call(name, args, kwargs)
+            proxy.__name__ = proxy.__qualname__ = name
+            return proxy
+
+        import importlib
+        for name, module in (solution_names.get("modules") or {}).items():
+            if _type(name) is _str and _type(module) is _str:
+                try:
+                    namespace[name] = importlib.import_module(module)
+                except _BaseException:
+                    pass
+        for name, v in (solution_names.get("values") or {}).items():
+            try:
+                namespace[name] = dec(v)
+            except _BaseException:
+                pass
+        for name in solution_names.get("functions") or []:
+            if _type(name) is _str and name.isidentifier():
+                namespace[name] = proxy_for(name)
+
+    class SolutionEnded(_BaseException):
+        pass
+
+    if role == "test":
+        install_proxies()
+        program = "\n" * line_offset + program
+    verdict, kind, message, line = execute(program)
+    del program
+    if role == "solution" and verdict == "pass" and not first:
+        try:
+            serve()
+        except _BaseException:
+            pass
 
     # Undo what the program may have done to the interpreter that the code below relies on.
     try:

@@ -1,24 +1,28 @@
 //! Running generated code against tests, with a verdict per test.
 //!
-//! The types here are shared by every target. Natively ([`run_tests`]) each test runs in its own
-//! interpreter process:
+//! The types here are shared by every target. Natively ([`run_tests`]) each program runs in its
+//! own interpreter process, inside an operating-system jail (`jail`: bubblewrap's namespaces,
+//! Landlock, seccomp; Linux), with the harness as the inner layer:
 //! - Python: a real CPython (`python3 -I`) under `harness.py`, which sets CPU-time, memory,
 //!   file-size and open-file limits (hard limits, so the code cannot raise them), installs an
 //!   audit hook (PEP 578) that refuses process creation, signals, sockets, ctypes and file access
 //!   outside the empty temp directory, and disables the functions HumanEval's
-//!   `reliability_guard` disables;
+//!   `reliability_guard` disables. A test is a split run: solution and test in two processes
+//!   that exchange plain data only, the verdict the test process's (see `native`);
 //! - JavaScript: Node under its permission model (file system limited to the temp directory, no
 //!   child processes or workers) with `harness.js`, which also refuses sockets and signals.
 //!
 //! The parent enforces what the child cannot be trusted with: a wall-clock timeout and an
-//! output cap, both by killing the whole process group, which it also kills after every run so
-//! that nothing is left behind. This is HumanEval-grade containment for model output, not a
-//! jail for an attacker: see docs/SANDBOX.md.
+//! output cap, both by killing the whole process group (and with it the jail's PID namespace),
+//! which it also kills after every run so that nothing is left behind. docs/SANDBOX.md says
+//! what each layer guarantees and what it does not.
 //!
 //! In the browser the same verdicts come from an isolated worker (the playground).
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod jail;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 #[cfg(not(target_arch = "wasm32"))]
@@ -39,6 +43,15 @@ pub struct Limits {
     pub open_files: u64,
     /// Output (stdout + stderr) before the run is stopped, in bytes.
     pub output_bytes: u64,
+    /// Whether each run is confined by the operating system ([`jail`], natively on Linux).
+    /// With it on and no jail to be had, a run is an error that says what to install; off
+    /// (`--no-jail`) the harness alone contains the code, which is said once per process.
+    #[serde(default = "jailed")]
+    pub jail: bool,
+}
+
+fn jailed() -> bool {
+    true
 }
 
 impl Default for Limits {
@@ -50,6 +63,7 @@ impl Default for Limits {
             file_bytes: 1 << 20,
             open_files: 64,
             output_bytes: 1 << 20,
+            jail: true,
         }
     }
 }
