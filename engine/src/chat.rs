@@ -39,6 +39,128 @@ impl Message {
 pub const TEMPLATE_FUEL: u64 = 1_000_000;
 /// Bytes one rendering may produce.
 pub const TEMPLATE_OUTPUT_CAP: usize = 4 << 20;
+/// Operators in one tag (`{{ … }}` or `{% … %}`): minijinja builds a chain of them as a nested
+/// tree and compiles it recursively, so 10,000 of them overflow a thread's stack. The longest
+/// tag of the real templates we know has about 40.
+pub const TEMPLATE_MAX_OPERATORS: usize = 256;
+/// Brackets open at once inside one tag, and blocks (`if`, `for`, `macro`, …) open at once.
+pub const TEMPLATE_MAX_NESTING: usize = 64;
+
+/// What makes `source` too deep for minijinja's recursive parser and compiler to handle on a
+/// small stack (a wasm worker has 1 MiB), found before it gets there: too many operators in one
+/// tag, brackets or blocks nested too deep. A lexical scan (strings and comments skipped).
+fn shape_problem(source: &str) -> Option<String> {
+    let b = source.as_bytes();
+    let line_at = |i: usize| 1 + b[..i].iter().filter(|&&c| c == b'\n').count();
+    let mut blocks = 0usize;
+    let mut i = 0;
+    while i + 1 < b.len() {
+        let (open, close) = match (b[i], b[i + 1]) {
+            (b'{', b'{') => (i, b"}}"),
+            (b'{', b'%') => (i, b"%}"),
+            (b'{', b'#') => {
+                // A comment: skip to its end.
+                i = find(b, i + 2, b"#}").map_or(b.len(), |e| e + 2);
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let mut j = open + 2;
+        let (mut ops, mut depth) = (0usize, 0usize);
+        let mut quote = None;
+        let mut word = String::new();
+        let mut first_word: Option<String> = None;
+        let mut has_eq = false;
+        while j < b.len() {
+            let c = b[j];
+            if let Some(q) = quote {
+                if c == b'\\' {
+                    j += 1;
+                } else if c == q {
+                    quote = None;
+                }
+                j += 1;
+                continue;
+            }
+            if b[j..].starts_with(close) {
+                break;
+            }
+            if c.is_ascii_alphanumeric() || c == b'_' {
+                word.push(c as char);
+            } else if !word.is_empty() {
+                if matches!(
+                    word.as_str(),
+                    "and" | "or" | "not" | "in" | "is" | "if" | "else"
+                ) {
+                    ops += 1;
+                }
+                first_word.get_or_insert_with(|| word.clone());
+                word.clear();
+            }
+            match c {
+                b'\'' | b'"' => quote = Some(c),
+                b'(' | b'[' | b'{' => {
+                    ops += 1;
+                    depth += 1;
+                    if depth > TEMPLATE_MAX_NESTING {
+                        return Some(format!(
+                            "the template nests brackets more than {TEMPLATE_MAX_NESTING} deep \
+                             (line {})",
+                            line_at(j)
+                        ));
+                    }
+                }
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                b'+' | b'-' | b'*' | b'/' | b'%' | b'~' | b'|' | b'.' | b'<' | b'>' | b'!' => {
+                    ops += 1
+                }
+                b'=' => {
+                    ops += 1;
+                    has_eq = true;
+                }
+                _ => {}
+            }
+            if ops > TEMPLATE_MAX_OPERATORS {
+                return Some(format!(
+                    "a tag of the template has more than {TEMPLATE_MAX_OPERATORS} operators \
+                     (line {})",
+                    line_at(open)
+                ));
+            }
+            j += 1;
+        }
+        if close == b"%}" {
+            let w = first_word.unwrap_or(word);
+            let opens = matches!(
+                w.as_str(),
+                "if" | "for" | "macro" | "call" | "filter" | "with" | "block" | "autoescape"
+            ) || (w == "set" && !has_eq);
+            if opens {
+                blocks += 1;
+                if blocks > TEMPLATE_MAX_NESTING {
+                    return Some(format!(
+                        "the template nests blocks more than {TEMPLATE_MAX_NESTING} deep (line {})",
+                        line_at(open)
+                    ));
+                }
+            } else if w.starts_with("end") {
+                blocks = blocks.saturating_sub(1);
+            }
+        }
+        i = j + 2;
+    }
+    None
+}
+
+fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
 
 /// A compiled chat template with the special-token texts it may refer to.
 #[derive(Debug, Clone)]
@@ -91,12 +213,31 @@ impl ChatTemplate {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        // A sequence repeated lazily (`messages * 100000000`) is printed item by item, none of
+        // it counted as fuel: printing more items than the output cap could hold is refused.
+        env.set_formatter(|out, state, value| {
+            if value.len().is_some_and(|n| n > TEMPLATE_OUTPUT_CAP / 2)
+                && !matches!(value.kind(), minijinja::value::ValueKind::String)
+            {
+                return Err(JinjaError::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "the template prints a sequence of {} items",
+                        value.len().unwrap_or(0)
+                    ),
+                ));
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         env.add_function(
             "raise_exception",
             |msg: String| -> std::result::Result<String, JinjaError> {
                 Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
             },
         );
+        if let Some(why) = shape_problem(&self.source) {
+            return Err(Error::ChatTemplate(why));
+        }
         env.add_template("chat", &self.source)
             .map_err(|e| Error::ChatTemplate(e.to_string()))?;
         Ok(env)
@@ -164,6 +305,75 @@ mod tests {
     use super::*;
 
     const CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+    /// Found by the fuzzer: 10,000 chained operators in one tag overflowed the stack inside
+    /// minijinja (an abort). Now refused before minijinja sees them, with where; at the limits
+    /// a template still compiles and renders on a 1 MiB stack (a wasm worker's).
+    #[test]
+    fn templates_too_deep_for_the_stack_are_refused_by_shape() {
+        let chain = format!("{{{{ 1{} }}}}", " * 1".repeat(10_000));
+        let e = ChatTemplate::new(&chain, "", "").unwrap_err().to_string();
+        assert!(e.contains("more than 256 operators (line 1)"), "{e}");
+        let brackets = format!("\n{{{{ {}1{} }}}}", "(".repeat(65), ")".repeat(65));
+        let e = ChatTemplate::new(&brackets, "", "")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("brackets more than 64 deep (line 2)"), "{e}");
+        let ifs = format!(
+            "{}x{}",
+            "{% if true %}".repeat(65),
+            "{% endif %}".repeat(65)
+        );
+        let e = ChatTemplate::new(&ifs, "", "").unwrap_err().to_string();
+        assert!(e.contains("blocks more than 64 deep"), "{e}");
+        // Strings and comments do not count.
+        let quiet = format!(
+            "{{# {} #}}{{{{ '{}' }}}}",
+            "+".repeat(1000),
+            "*".repeat(1000)
+        );
+        ChatTemplate::new(&quiet, "", "").unwrap();
+        let at_limits = std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(|| {
+                let ops = format!("{{{{ 1{} }}}}", " + 1".repeat(120));
+                let nest = format!("{{{{ {}1{} }}}}", "(".repeat(60), ")".repeat(60));
+                let ifs = format!(
+                    "{}x{}",
+                    "{% if true %}".repeat(64),
+                    "{% endif %}".repeat(64)
+                );
+                [ops, nest, ifs].map(|src| {
+                    ChatTemplate::new(&src, "", "")
+                        .and_then(|t| t.render(&[Message::user("hi")], false))
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(at_limits[0].as_deref(), Ok("121"));
+        assert_eq!(at_limits[1].as_deref(), Ok("1"));
+        assert_eq!(at_limits[2].as_deref(), Ok("x"));
+    }
+
+    /// Found by the fuzzer: a sequence repeated 10^8 times (minijinja repeats lazily, and
+    /// prints the result item by item) ran for more than 10 s before the output cap stopped it.
+    #[test]
+    fn a_repeated_sequence_is_stopped_quickly() {
+        let t0 = std::time::Instant::now();
+        let t = ChatTemplate::new("{{ messages* 100000000 }}", "", "").unwrap();
+        let e = t
+            .render(&[Message::user("hi")], false)
+            .unwrap_err()
+            .to_string();
+        eprintln!("{e} after {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
 
     #[test]
     fn chatml_renders_with_generation_prompt() {

@@ -78,13 +78,37 @@ pub struct Specials {
     pub eos: Vec<u32>,
 }
 
+/// Every `Precompiled` normalizer in `normalizer` (also inside a `Sequence`) parses.
+fn check_precompiled(normalizer: &serde_json::Value) -> std::result::Result<(), String> {
+    match normalizer["type"].as_str() {
+        Some("Precompiled") => {
+            serde_json::from_value::<tokenizers::normalizers::Precompiled>(normalizer.clone())
+                .map(|_| ())
+                .map_err(|e| format!("the Precompiled normalizer: {e}"))
+        }
+        Some("Sequence") => normalizer["normalizers"]
+            .as_array()
+            .map_or(Ok(()), |list| list.iter().try_for_each(check_precompiled)),
+        _ => Ok(()),
+    }
+}
+
 impl Tokenizer {
     /// From tokenizer.json bytes, with special ids taken from the model's config files.
     pub fn from_json(file: &str, bytes: &[u8], specials: Specials) -> Result<Self> {
-        let inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer {
+        let bad = |reason: String| Error::Tokenizer {
             file: file.to_string(),
-            reason: format!("invalid tokenizer.json: {e}"),
-        })?;
+            reason: format!("invalid tokenizer.json: {reason}"),
+        };
+        // `tokenizers` panics (`expect`) on two kinds of bad input instead of returning an
+        // error: JSON that breaks off inside the decoder, and a `Precompiled` normalizer whose
+        // fields do not parse. Found by fuzzing; both are refused here first — the syntax by
+        // parsing the whole file (serde_json bounds its nesting), the normalizers by parsing
+        // each one the way `tokenizers` would.
+        let json: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        check_precompiled(&json["normalizer"]).map_err(bad)?;
+        let inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
         Ok(Self::with_specials(file, inner, specials))
     }
 
