@@ -70,13 +70,7 @@ fn seeds() -> Vec<Vec<u8>> {
 
 #[test]
 fn worker_messages_never_crash_the_engine() {
-    let engine = Arc::new(
-        load(
-            &read_model(&fixtures().join("tiny/llama_gqa/gguf/model-F32.gguf")),
-            DeviceChoice::Cpu,
-        )
-        .unwrap(),
-    );
+    let engine = Arc::new(kiln_tests::tiny_engine());
     let target = Target {
         name: "protocol",
         tokens: &[

@@ -54,6 +54,16 @@ pub fn load(files: &ModelFiles, device: DeviceChoice) -> kiln_engine::Result<Eng
     ))
 }
 
+/// The tiny Llama fixture (GQA, one layer) loaded on the CPU: the quick model of the fuzz and
+/// long-run tests.
+pub fn tiny_engine() -> Engine {
+    load(
+        &read_model(&fixtures().join("tiny/llama_gqa/gguf/model-F32.gguf")),
+        DeviceChoice::Cpu,
+    )
+    .expect("the tiny fixture loads")
+}
+
 /// The default model's path, if `scripts/fetch_model.sh` has put it in place. When it is
 /// missing the caller prints why it skips — unless `KILN_REQUIRE_MODEL=1` (CI), which fails.
 pub fn default_model() -> Option<PathBuf> {

@@ -237,13 +237,7 @@ fn chat_templates_never_crash_or_hang() {
 /// Sampling parameters as a request (JSON) could carry them, run on the tiny model.
 #[test]
 fn sampling_parameters_never_crash_a_generation() {
-    let engine = Arc::new(
-        load(
-            &read_model(&fixtures().join("tiny/llama_gqa/gguf/model-F32.gguf")),
-            DeviceChoice::Cpu,
-        )
-        .unwrap(),
-    );
+    let engine = Arc::new(kiln_tests::tiny_engine());
     let target = Target {
         name: "sampling",
         tokens: &[

@@ -13,7 +13,7 @@ use futures_lite::future::block_on;
 use kiln_engine::{
     DeviceChoice, Engine, Event, GenerateRequest, LoadOptions, Prompt, SamplingParams,
 };
-use kiln_tests::{default_model, fixtures, load, read_model};
+use kiln_tests::{default_model, read_model};
 
 /// This process's resident set, in bytes (Linux).
 fn rss() -> u64 {
@@ -75,7 +75,7 @@ fn a_generation_that_fills_the_context_grows_only_by_its_cache() {
     let req = request(prompt, n_ctx - prompt_len - 1, 7);
     let generation = block_on(engine.generate(&req, &mut |e| {
         if let Event::Token { .. } = e {
-            if tokens % window == 0 {
+            if tokens.is_multiple_of(window) {
                 marks.push((tokens, Instant::now(), rss()));
             }
             tokens += 1;
@@ -121,17 +121,9 @@ fn a_generation_that_fills_the_context_grows_only_by_its_cache() {
     );
 }
 
-fn tiny() -> Engine {
-    load(
-        &read_model(&fixtures().join("tiny/llama_gqa/gguf/model-Q8_0.gguf")),
-        DeviceChoice::Cpu,
-    )
-    .unwrap()
-}
-
 #[test]
 fn a_thousand_generations_and_two_hundred_cancels_leak_nothing() {
-    let engine = tiny();
+    let engine = kiln_tests::tiny_engine();
     let prompt = || Prompt::Tokens(vec![3, 4, 5]);
     let run = |n: usize, cancel_after: Option<usize>| {
         for i in 0..n {

@@ -651,10 +651,22 @@ fn a_solution_cannot_forge_its_verdict() {
     };
     // The control: the same test passes an honest solution, and fails the plain wrong one.
     let honest = "def add(a, b):\n    return a + b\n";
-    let v = run_tests(honest, Language::Python, &[test.clone()], &hostile_limits()).unwrap();
+    let v = run_tests(
+        honest,
+        Language::Python,
+        std::slice::from_ref(&test),
+        &hostile_limits(),
+    )
+    .unwrap();
     assert_eq!(v[0].outcome, Outcome::Pass, "{:?}", v[0]);
     let wrong = "def add(a, b):\n    return a - b\n";
-    let v = run_tests(wrong, Language::Python, &[test.clone()], &hostile_limits()).unwrap();
+    let v = run_tests(
+        wrong,
+        Language::Python,
+        std::slice::from_ref(&test),
+        &hostile_limits(),
+    )
+    .unwrap();
     assert_eq!(v[0].outcome, Outcome::Fail, "{:?}", v[0]);
     let mut passed = Vec::new();
     for (name, attack) in FORGERS {
@@ -663,7 +675,13 @@ fn a_solution_cannot_forge_its_verdict() {
         } else {
             format!("{attack}\n{wrong}")
         };
-        let v = run_tests(&code, Language::Python, &[test.clone()], &hostile_limits()).unwrap();
+        let v = run_tests(
+            &code,
+            Language::Python,
+            std::slice::from_ref(&test),
+            &hostile_limits(),
+        )
+        .unwrap();
         eprintln!(
             "forger {name:<58} {:?} {:?} {}",
             v[0].outcome, v[0].kind, v[0].message

@@ -110,12 +110,7 @@ pub fn run_program(program: &str, lang: Language, limits: &Limits) -> Result<Ver
     } else if timed_out {
         over_time(&mut v, limits);
     } else {
-        died(
-            status.and_then(signal_of),
-            status.and_then(|s| s.code()),
-            &stderr,
-            &mut v,
-        );
+        died(status, &stderr, &mut v);
     }
     Ok(v)
 }
@@ -239,24 +234,14 @@ fn run_split(code: &str, test: &str, limits: &Limits) -> Result<Verdict> {
     } else if timed_out {
         over_time(&mut v, limits);
     } else if s_ended {
-        died(
-            s_status.and_then(signal_of),
-            s_status.and_then(|s| s.code()),
-            &s_err,
-            &mut v,
-        );
+        died(s_status, &s_err, &mut v);
         if v.outcome == Outcome::Error && s_status.is_some_and(|s| s.code() == Some(0)) {
             v.message = "the solution's process exited before the test ended".into();
         }
     } else if let Some(m) = t_verdict {
         read_verdict(&m.to_string(), &mut v);
     } else {
-        died(
-            t_status.and_then(signal_of),
-            t_status.and_then(|s| s.code()),
-            &t_err,
-            &mut v,
-        );
+        died(t_status, &t_err, &mut v);
     }
     Ok(v)
 }
@@ -587,7 +572,9 @@ fn signal_of(status: std::process::ExitStatus) -> Option<i32> {
 }
 
 /// Classifies a process that ended without a verdict line.
-fn died(signal: Option<i32>, code: Option<i32>, stderr: &str, v: &mut Verdict) {
+fn died(status: Option<std::process::ExitStatus>, stderr: &str, v: &mut Verdict) {
+    let signal = status.and_then(signal_of);
+    let code = status.and_then(|s| s.code());
     const SIGABRT: i32 = 6;
     const SIGKILL: i32 = 9;
     const SIGSEGV: i32 = 11;
